@@ -1,0 +1,1 @@
+pub fn registry() -> loong_api::Registry { loong_api::Registry::new() }
