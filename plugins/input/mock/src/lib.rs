@@ -1,0 +1,1 @@
+pub fn register(_registry: &mut loong_api::Registry) {}
