@@ -1,0 +1,108 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{SendTimeoutError, Sender};
+use loong_api::ReadySignal;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum State {
+    Running = 0,
+    /// Stop delivering at the next batch boundary; collect what is left for the next instance.
+    Handover = 1,
+    /// The stop deadline passed: give up everywhere.
+    Abort = 2,
+}
+
+/// Flags every stage of a pipeline watches, plus the signal that wakes the flush loop.
+pub(crate) struct Shared {
+    state: AtomicU8,
+    urgent: AtomicBool,
+    inputs_closed: AtomicBool,
+    pub ready: ReadySignal,
+}
+
+impl Shared {
+    pub fn new(ready: ReadySignal) -> Self {
+        Shared {
+            state: AtomicU8::new(State::Running as u8),
+            urgent: AtomicBool::new(false),
+            inputs_closed: AtomicBool::new(false),
+            ready,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::Acquire) {
+            0 => State::Running,
+            1 => State::Handover,
+            _ => State::Abort,
+        }
+    }
+
+    pub fn set_state(&self, state: State) {
+        self.state.fetch_max(state as u8, Ordering::AcqRel);
+        self.ready.notify();
+    }
+
+    pub fn aborted(&self) -> bool {
+        self.state() == State::Abort
+    }
+
+    pub fn urgent(&self) -> bool {
+        self.urgent.load(Ordering::Acquire)
+    }
+
+    pub fn set_urgent(&self) {
+        self.urgent.store(true, Ordering::Release);
+        self.ready.notify();
+    }
+
+    pub fn inputs_closed(&self) -> bool {
+        self.inputs_closed.load(Ordering::Acquire)
+    }
+
+    pub fn close_inputs(&self) {
+        self.inputs_closed.store(true, Ordering::Release);
+    }
+}
+
+/// Sends into a bounded queue, blocking while it is full, but giving up once the pipeline aborts.
+pub(crate) fn send_blocking<T>(tx: &Sender<T>, mut msg: T, shared: &Shared) -> Result<(), T> {
+    loop {
+        match tx.send_timeout(msg, Duration::from_millis(100)) {
+            Ok(()) => return Ok(()),
+            Err(SendTimeoutError::Timeout(m)) => {
+                if shared.aborted() {
+                    return Err(m);
+                }
+                msg = m;
+            }
+            Err(SendTimeoutError::Disconnected(m)) => return Err(m),
+        }
+    }
+}
+
+/// Sets the abort flag when the stop deadline passes, unless the stop finished first.
+pub(crate) struct Watchdog {
+    done: Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    pub fn start(shared: Arc<Shared>, deadline: Instant) -> Self {
+        let (done, rx) = crossbeam_channel::bounded::<()>(1);
+        let thread = std::thread::spawn(move || {
+            if rx.recv_deadline(deadline).is_err() {
+                shared.set_state(State::Abort);
+            }
+        });
+        Watchdog { done, thread }
+    }
+
+    pub fn finish(self) {
+        let _ = self.done.send(());
+        let _ = self.thread.join();
+    }
+}
