@@ -257,3 +257,13 @@ impl Created {
         })
     }
 }
+
+impl Built {
+    /// Releases a pipeline that was initialised but never started (`loong check`).
+    pub fn release(mut self) {
+        for slot in &mut self.flushers {
+            let _ = slot.plugin.stop();
+        }
+        self.extensions.stop_all();
+    }
+}

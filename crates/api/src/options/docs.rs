@@ -32,8 +32,7 @@ pub fn options_doc<T: PluginOptions>() -> (String, Vec<OptionDoc>) {
     let defaults = serde_json::to_value(T::default()).unwrap_or(Value::Null);
     let mut out = Vec::new();
     walk(root, root, &defaults, "", &mut out);
-    let description = root.get("description").and_then(Value::as_str).unwrap_or_default().to_owned();
-    (description, out)
+    (doc_text(root), out)
 }
 
 fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Vec<OptionDoc>) {
@@ -43,12 +42,9 @@ fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Ve
         let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
         let default = defaults.get(name).cloned().unwrap_or(Value::Null);
         let resolved = resolve(child, root);
-        let description = child
-            .get("description")
-            .or_else(|| resolved.get("description"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .replace('\n', " ");
+        let own = doc_text(child);
+        let description = if own.is_empty() { doc_text(resolved) } else { own };
+        let description = description.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join(" ");
         let nested = resolved.get("properties").is_some();
         out.push(OptionDoc {
             name: path.clone(),
@@ -59,6 +55,16 @@ fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Ve
         if nested {
             walk(resolved, root, &default, &path, out);
         }
+    }
+}
+
+/// A doc comment as schemars splits it: a first paragraph `title`, the rest `description`.
+fn doc_text(node: &Value) -> String {
+    let part = |k: &str| node.get(k).and_then(Value::as_str).unwrap_or_default();
+    match (part("title"), part("description")) {
+        ("", d) => d.to_owned(),
+        (t, "") => t.to_owned(),
+        (t, d) => format!("{t}\n\n{d}"),
     }
 }
 

@@ -47,6 +47,21 @@ impl fmt::Display for Duration {
     }
 }
 
+impl std::str::FromStr for Duration {
+    type Err = String;
+
+    /// Integer nanoseconds or a human duration (`"10s"`, `"500ms"`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if let Ok(ns) = s.parse::<u64>() {
+            return Ok(Duration(std::time::Duration::from_nanos(ns)));
+        }
+        humantime::parse_duration(s)
+            .map(Duration)
+            .map_err(|e| format!("invalid duration {s:?}: {e} (examples: \"10s\", \"500ms\", \"1m30s\")"))
+    }
+}
+
 impl Serialize for Duration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -82,13 +97,7 @@ impl<'de> Deserialize<'de> for Duration {
             }
 
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Duration, E> {
-                let s = s.trim();
-                if let Ok(ns) = s.parse::<u64>() {
-                    return Ok(Duration(std::time::Duration::from_nanos(ns)));
-                }
-                humantime::parse_duration(s)
-                    .map(Duration)
-                    .map_err(|e| E::custom(format!("invalid duration {s:?}: {e} (examples: \"10s\", \"500ms\", \"1m30s\")")))
+                s.parse().map_err(E::custom)
             }
         }
         d.deserialize_any(Visitor)
