@@ -58,14 +58,9 @@ fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Ve
     }
 }
 
-/// A doc comment as schemars splits it: a first paragraph `title`, the rest `description`.
+/// The doc comment schemars keeps as `description` (the root's `title` is only the type name).
 fn doc_text(node: &Value) -> String {
-    let part = |k: &str| node.get(k).and_then(Value::as_str).unwrap_or_default();
-    match (part("title"), part("description")) {
-        ("", d) => d.to_owned(),
-        (t, "") => t.to_owned(),
-        (t, d) => format!("{t}\n\n{d}"),
-    }
+    node.get("description").and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
 fn type_name(node: &Value, root: &Value) -> String {
