@@ -73,13 +73,19 @@ impl Context {
 
     /// The extension configured under `name` (`ext_basicauth` or `ext_basicauth/u1`). When the
     /// pipeline has none and `options` is given, one is created with those options.
-    pub fn get_extension(&self, name: &str, options: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>> {
+    pub fn get_extension(
+        &self,
+        name: &str,
+        options: Option<&serde_json::Value>,
+    ) -> Result<Arc<dyn Extension>> {
         self.inner.extensions.get_extension(name, options)
     }
 
     /// Persists `value` under `key` for this plugin instance; survives restarts.
     pub fn save_checkpoint(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.inner.checkpoints.save(&self.checkpoint_key(key), value)
+        self.inner
+            .checkpoints
+            .save(&self.checkpoint_key(key), value)
     }
 
     pub fn get_checkpoint(&self, key: &str) -> Option<Vec<u8>> {
@@ -93,13 +99,18 @@ impl Context {
 
     pub fn get_checkpoint_object<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.get_checkpoint(key) {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("checkpoint {key}"))?)),
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).with_context(|| format!("checkpoint {key}"))?,
+            )),
             None => Ok(None),
         }
     }
 
     fn checkpoint_key(&self, key: &str) -> String {
-        format!("{}/{}/{}", self.inner.config_name, self.inner.plugin_id, key)
+        format!(
+            "{}/{}/{}",
+            self.inner.config_name, self.inner.plugin_id, key
+        )
     }
 
     /// Metric handles labelled `project, logstore, pipeline_name, plugin_id, plugin_type`.
@@ -218,9 +229,13 @@ impl ContextBuilder {
         Context {
             inner: Arc::new(Inner {
                 span,
-                metrics: MetricsRecord { labels: Arc::new(labels) },
+                metrics: MetricsRecord {
+                    labels: Arc::new(labels),
+                },
                 extensions: self.extensions.unwrap_or_else(|| Arc::new(NoExtensions)),
-                checkpoints: self.checkpoints.unwrap_or_else(|| Arc::new(MemoryCheckpoints::default())),
+                checkpoints: self
+                    .checkpoints
+                    .unwrap_or_else(|| Arc::new(MemoryCheckpoints::default())),
                 runtime: self.runtime.unwrap_or_else(fallback_runtime),
                 ready: self.ready.unwrap_or_default(),
                 config_name: self.config_name,
@@ -256,13 +271,21 @@ fn fallback_runtime() -> tokio::runtime::Handle {
 
 /// Finds (or creates) the extensions a pipeline configured.
 pub trait ExtensionHost: Send + Sync {
-    fn get_extension(&self, name: &str, options: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>>;
+    fn get_extension(
+        &self,
+        name: &str,
+        options: Option<&serde_json::Value>,
+    ) -> Result<Arc<dyn Extension>>;
 }
 
 struct NoExtensions;
 
 impl ExtensionHost for NoExtensions {
-    fn get_extension(&self, name: &str, _: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>> {
+    fn get_extension(
+        &self,
+        name: &str,
+        _: Option<&serde_json::Value>,
+    ) -> Result<Arc<dyn Extension>> {
         anyhow::bail!("no extension named {name} is configured")
     }
 }
@@ -304,7 +327,11 @@ impl MetricsRecord {
         self.labels
             .iter()
             .map(|(k, v)| metrics::Label::new(k.clone(), v.clone()))
-            .chain(extra.iter().map(|(k, v)| metrics::Label::new(k.to_string(), v.to_string())))
+            .chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| metrics::Label::new(k.to_string(), v.to_string())),
+            )
             .collect()
     }
 
@@ -359,10 +386,19 @@ mod tests {
     #[test]
     fn checkpoints_are_namespaced_per_pipeline_and_plugin() {
         let store: Arc<dyn CheckpointStore> = Arc::new(MemoryCheckpoints::default());
-        let a = Context::builder("p1").plugin("input_file", "input_file/1").checkpoints(store.clone()).build();
-        let b = Context::builder("p2").plugin("input_file", "input_file/1").checkpoints(store.clone()).build();
+        let a = Context::builder("p1")
+            .plugin("input_file", "input_file/1")
+            .checkpoints(store.clone())
+            .build();
+        let b = Context::builder("p2")
+            .plugin("input_file", "input_file/1")
+            .checkpoints(store.clone())
+            .build();
         a.save_checkpoint_object("offsets", &vec![1u64, 2]).unwrap();
-        assert_eq!(a.get_checkpoint_object::<Vec<u64>>("offsets").unwrap(), Some(vec![1, 2]));
+        assert_eq!(
+            a.get_checkpoint_object::<Vec<u64>>("offsets").unwrap(),
+            Some(vec![1, 2])
+        );
         assert_eq!(b.get_checkpoint("offsets"), None);
         assert!(store.get("p1/input_file/1/offsets").is_some());
     }

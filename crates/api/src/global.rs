@@ -77,6 +77,10 @@ pub struct FlushRetry {
 
 impl Default for FlushRetry {
     fn default() -> Self {
-        FlushRetry { max_retries: 0, initial_delay: Duration::from_millis(100), max_delay: Duration::from_secs(30) }
+        FlushRetry {
+            max_retries: 0,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(30),
+        }
     }
 }

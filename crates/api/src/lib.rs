@@ -29,8 +29,13 @@ pub mod registry;
 
 pub use aggregator::Aggregator;
 pub use collector::{Collector, CollectorClosed, CollectorSink, PipelineContext};
-pub use context::{CheckpointStore, Context, ContextBuilder, ExtensionHost, MemoryCheckpoints, MetricsRecord, ReadySignal};
-pub use extension::{ClientAuthenticator, Encoder, Extension, FlushInterceptor, RequestInterceptor};
+pub use context::{
+    CheckpointStore, Context, ContextBuilder, ExtensionHost, MemoryCheckpoints, MetricsRecord,
+    ReadySignal,
+};
+pub use extension::{
+    ClientAuthenticator, Encoder, Extension, FlushInterceptor, RequestInterceptor,
+};
 pub use flusher::{Flusher, FlusherV1, FlusherV2};
 pub use global::{GlobalConfig, StructureType};
 pub use input::{Input, MetricInput, ServiceInput};

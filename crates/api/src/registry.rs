@@ -20,8 +20,13 @@ pub enum PluginKind {
 }
 
 impl PluginKind {
-    pub const ALL: [PluginKind; 5] =
-        [PluginKind::Input, PluginKind::Processor, PluginKind::Aggregator, PluginKind::Flusher, PluginKind::Extension];
+    pub const ALL: [PluginKind; 5] = [
+        PluginKind::Input,
+        PluginKind::Processor,
+        PluginKind::Aggregator,
+        PluginKind::Flusher,
+        PluginKind::Extension,
+    ];
 
     /// The prefixes a type of this kind may start with.
     pub fn prefixes(self) -> &'static [&'static str] {
@@ -80,14 +85,20 @@ pub enum CreateError {
     Options(#[from] OptionError),
 }
 
-type Create<T> = Box<dyn Fn(&Value) -> Result<(Box<T>, Vec<OptionWarning>), OptionError> + Send + Sync>;
+type Create<T> =
+    Box<dyn Fn(&Value) -> Result<(Box<T>, Vec<OptionWarning>), OptionError> + Send + Sync>;
+
+/// Renders a plugin's description and option docs from its options type.
+type DocFn = fn() -> (String, Vec<OptionDoc>);
 
 struct Entry<T: ?Sized> {
     create: Create<T>,
-    doc: fn() -> (String, Vec<OptionDoc>),
+    doc: DocFn,
 }
 
-fn entry<O: PluginOptions, T: ?Sized + 'static>(make: impl Fn(O) -> Box<T> + Send + Sync + 'static) -> Entry<T> {
+fn entry<O: PluginOptions, T: ?Sized + 'static>(
+    make: impl Fn(O) -> Box<T> + Send + Sync + 'static,
+) -> Entry<T> {
     Entry {
         create: Box::new(move |value| {
             let (opts, warnings) = options::decode::<O>(value)?;
@@ -146,16 +157,30 @@ impl Registry {
     }
 
     fn check_name(&mut self, kind: PluginKind, name: &str) -> bool {
-        if !kind.prefixes().iter().any(|p| name.starts_with(p) && name.len() > p.len()) {
-            self.problems.push(format!("{kind} {name:?} must start with {}", kind.prefixes().join(" or ")));
+        if !kind
+            .prefixes()
+            .iter()
+            .any(|p| name.starts_with(p) && name.len() > p.len())
+        {
+            self.problems.push(format!(
+                "{kind} {name:?} must start with {}",
+                kind.prefixes().join(" or ")
+            ));
             return false;
         }
         if name.contains(['/', '#']) || name.chars().any(char::is_whitespace) {
-            self.problems.push(format!("{kind} {name:?} must not contain '/', '#' or spaces"));
+            self.problems.push(format!(
+                "{kind} {name:?} must not contain '/', '#' or spaces"
+            ));
             return false;
         }
-        if let Some(other) = PluginKind::ALL.into_iter().find(|k| self.contains(*k, name)) {
-            self.problems.push(format!("{kind} {name:?} is registered twice (already a {other})"));
+        if let Some(other) = PluginKind::ALL
+            .into_iter()
+            .find(|k| self.contains(*k, name))
+        {
+            self.problems.push(format!(
+                "{kind} {name:?} is registered twice (already a {other})"
+            ));
             return false;
         }
         true
@@ -182,7 +207,7 @@ impl Registry {
         }
     }
 
-    fn doc_fn(&self, kind: PluginKind, name: &str) -> Option<fn() -> (String, Vec<OptionDoc>)> {
+    fn doc_fn(&self, kind: PluginKind, name: &str) -> Option<DocFn> {
         match kind {
             PluginKind::Input => self.inputs.get(name).map(|e| e.doc),
             PluginKind::Processor => self.processors.get(name).map(|e| e.doc),
@@ -195,28 +220,48 @@ impl Registry {
     /// The documentation of one plugin, from its options struct.
     pub fn doc(&self, kind: PluginKind, name: &str) -> Option<PluginDoc> {
         let (description, options) = self.doc_fn(kind, name)?();
-        Some(PluginDoc { name: name.to_owned(), kind: kind.name().to_owned(), description, options })
+        Some(PluginDoc {
+            name: name.to_owned(),
+            kind: kind.name().to_owned(),
+            description,
+            options,
+        })
     }
 
     /// Documentation of every plugin, by kind then name.
     pub fn docs(&self) -> Vec<PluginDoc> {
         PluginKind::ALL
             .into_iter()
-            .flat_map(|k| self.names(k).filter_map(move |n| self.doc(k, n)).collect::<Vec<_>>())
+            .flat_map(|k| {
+                self.names(k)
+                    .filter_map(move |n| self.doc(k, n))
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
     fn unknown(&self, kind: PluginKind, name: &str) -> CreateError {
-        let elsewhere = PluginKind::ALL.into_iter().find(|k| *k != kind && self.contains(*k, name));
+        let elsewhere = PluginKind::ALL
+            .into_iter()
+            .find(|k| *k != kind && self.contains(*k, name));
         let hint = if let Some(other) = elsewhere {
-            Some(format!("{name} is a {other}: list it under {}", other.section()))
+            Some(format!(
+                "{name} is a {other}: list it under {}",
+                other.section()
+            ))
         } else if !kind.prefixes().iter().any(|p| name.starts_with(p)) {
-            Some(format!("a {kind} type starts with {}", kind.prefixes().join(" or ")))
+            Some(format!(
+                "a {kind} type starts with {}",
+                kind.prefixes().join(" or ")
+            ))
         } else {
             let names: Vec<&str> = self.names(kind).collect();
             options::nearest(name, &names).map(|n| format!("did you mean {n}?"))
         };
-        CreateError::Unknown { name: name.to_owned(), hint }
+        CreateError::Unknown {
+            name: name.to_owned(),
+            hint,
+        }
     }
 }
 
@@ -270,25 +315,45 @@ mod tests {
         assert_eq!(r.problems().len(), 3, "{:?}", r.problems());
         assert!(r.problems()[0].contains("must start with flusher_"));
         assert!(r.problems()[1].contains("registered twice"));
-        assert_eq!(r.names(PluginKind::Flusher).collect::<Vec<_>>(), vec!["flusher_nop"]);
+        assert_eq!(
+            r.names(PluginKind::Flusher).collect::<Vec<_>>(),
+            vec!["flusher_nop"]
+        );
     }
 
     #[test]
     fn creates_with_decoded_options_and_explains_unknown_types() {
         let mut r = Registry::new();
         r.add_flusher_creator("flusher_nop", nop);
-        let (f, warnings) = r.create_flusher("flusher_nop", &serde_json::json!({"level": 3})).unwrap();
+        let (f, warnings) = r
+            .create_flusher("flusher_nop", &serde_json::json!({"level": 3}))
+            .unwrap();
         assert!(warnings.is_empty());
         assert_eq!(f.description(), "nop");
 
-        let err = r.create_flusher("flusher_nopp", &Value::Null).err().unwrap();
-        assert_eq!(err.to_string(), "can't find plugin flusher_nopp (did you mean flusher_nop?)");
+        let err = r
+            .create_flusher("flusher_nopp", &Value::Null)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "can't find plugin flusher_nopp (did you mean flusher_nop?)"
+        );
         let err = r.create_flusher("sink_x", &Value::Null).err().unwrap();
-        assert!(err.to_string().contains("a flusher type starts with flusher_"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("a flusher type starts with flusher_"),
+            "{err}"
+        );
         let err = r.create_input("flusher_nop", &Value::Null).err().unwrap();
         assert!(err.to_string().contains("list it under flushers"), "{err}");
-        let err = r.create_flusher("flusher_nop", &serde_json::json!({"Level": "high"})).err().unwrap();
-        assert!(matches!(err, CreateError::Options(OptionError { key: Some(ref k), .. }) if k == "Level"));
+        let err = r
+            .create_flusher("flusher_nop", &serde_json::json!({"Level": "high"}))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, CreateError::Options(OptionError { key: Some(ref k), .. }) if k == "Level")
+        );
     }
 
     #[test]
@@ -302,7 +367,10 @@ mod tests {
 
     #[test]
     fn parses_type_id_and_priority() {
-        assert_eq!(parse_type("ext_basicauth/u1"), ("ext_basicauth", Some("u1")));
+        assert_eq!(
+            parse_type("ext_basicauth/u1"),
+            ("ext_basicauth", Some("u1"))
+        );
         assert_eq!(parse_type("processor_x#3"), ("processor_x", None));
         assert_eq!(parse_type("flusher_http"), ("flusher_http", None));
     }

@@ -34,7 +34,11 @@ pub fn plugins(registry: &Registry, args: &PluginsArgs) -> anyhow::Result<ExitCo
         println!("{} ({})", doc.name, doc.kind);
         println!("    {}", doc.description.lines().next().unwrap_or_default());
         for o in &doc.options {
-            let default = if o.default.is_empty() { String::new() } else { format!(" = {}", o.default) };
+            let default = if o.default.is_empty() {
+                String::new()
+            } else {
+                format!(" = {}", o.default)
+            };
             println!("    {:<28} {}{}", o.name, o.type_name, default);
             if !o.description.is_empty() {
                 println!("        {}", o.description);
@@ -53,7 +57,12 @@ fn escape_cell(s: &str) -> String {
 }
 
 pub fn page(doc: &PluginDoc) -> String {
-    let mut out = format!("# {}\n\n{GENERATED}\n\nKind: {}\n\n{}\n", doc.name, doc.kind, doc.description.trim());
+    let mut out = format!(
+        "# {}\n\n{GENERATED}\n\nKind: {}\n\n{}\n",
+        doc.name,
+        doc.kind,
+        doc.description.trim()
+    );
     out.push_str("\n## Options\n\n");
     if doc.options.is_empty() {
         out.push_str("This plugin has no options.\n");
@@ -61,7 +70,11 @@ pub fn page(doc: &PluginDoc) -> String {
     }
     out.push_str("| Option | Type | Default | Description |\n|---|---|---|---|\n");
     for o in &doc.options {
-        let default = if o.default.is_empty() { String::new() } else { format!("`{}`", o.default) };
+        let default = if o.default.is_empty() {
+            String::new()
+        } else {
+            format!("`{}`", o.default)
+        };
         out.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",
             o.name,
@@ -80,18 +93,27 @@ fn index(docs: &[PluginDoc]) -> String {
         by_kind.entry(d.kind.as_str()).or_default().push(d);
     }
     for (kind, docs) in by_kind {
-        out.push_str(&format!("\n## {kind}s\n\n| Type | Description |\n|---|---|\n"));
+        out.push_str(&format!(
+            "\n## {kind}s\n\n| Type | Description |\n|---|---|\n"
+        ));
         for d in docs {
             let first = d.description.lines().next().unwrap_or_default();
-            out.push_str(&format!("| [`{}`]({kind}/{}.md) | {} |\n", d.name, d.name, escape_cell(first)));
+            out.push_str(&format!(
+                "| [`{}`]({kind}/{}.md) | {} |\n",
+                d.name,
+                d.name,
+                escape_cell(first)
+            ));
         }
     }
     out
 }
 
 fn write_pages(dir: &Path, docs: &[PluginDoc], check: bool) -> anyhow::Result<ExitCode> {
-    let mut pages: Vec<(PathBuf, String)> =
-        docs.iter().map(|d| (dir.join(&d.kind).join(format!("{}.md", d.name)), page(d))).collect();
+    let mut pages: Vec<(PathBuf, String)> = docs
+        .iter()
+        .map(|d| (dir.join(&d.kind).join(format!("{}.md", d.name)), page(d)))
+        .collect();
     pages.push((dir.join("README.md"), index(docs)));
     let mut stale = Vec::new();
     for (path, text) in &pages {
@@ -108,7 +130,10 @@ fn write_pages(dir: &Path, docs: &[PluginDoc], check: bool) -> anyhow::Result<Ex
         }
     }
     if !stale.is_empty() {
-        eprintln!("stale plugin docs (run `make gen` or `cargo run -p loong -- plugins --docs-dir {}`):", dir.display());
+        eprintln!(
+            "stale plugin docs (run `make gen` or `cargo run -p loong -- plugins --docs-dir {}`):",
+            dir.display()
+        );
         for s in stale {
             eprintln!("  {s}");
         }

@@ -12,7 +12,11 @@ use loong_runtime::{Agent, AgentOptions, Env, monitor};
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Directory of pipeline configs, one pipeline per file; re-read on change.
-    #[arg(long, default_value = "conf/continuous_pipeline_config/local", env = "LOONG_CONFIG_DIR")]
+    #[arg(
+        long,
+        default_value = "conf/continuous_pipeline_config/local",
+        env = "LOONG_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     /// Where checkpoints are kept.
     #[arg(long, default_value = "data", env = "LOONG_DATA_DIR")]
@@ -37,7 +41,10 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.config_dir.is_dir() {
-        bail!("config directory {} does not exist", args.config_dir.display());
+        bail!(
+            "config directory {} does not exist",
+            args.config_dir.display()
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.io_threads.max(1))
@@ -46,12 +53,24 @@ pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let checkpoints = FileCheckpoints::open(&args.data_dir)?;
-    let env = Env { registry: Arc::new(registry), checkpoints: Arc::new(checkpoints), runtime: runtime.handle().clone() };
-    let mut agent = Agent::new(env, AgentOptions { config_dir: args.config_dir.clone(), scan_interval: args.scan_interval });
+    let env = Env {
+        registry: Arc::new(registry),
+        checkpoints: Arc::new(checkpoints),
+        runtime: runtime.handle().clone(),
+    };
+    let mut agent = Agent::new(
+        env,
+        AgentOptions {
+            config_dir: args.config_dir.clone(),
+            scan_interval: args.scan_interval,
+        },
+    );
 
     if let Some(addr) = args.monitor {
         if !addr.ip().is_loopback() && !args.monitor_allow_remote {
-            bail!("--monitor {addr} is not a loopback address; pass --monitor-allow-remote to expose it");
+            bail!(
+                "--monitor {addr} is not a loopback address; pass --monitor-allow-remote to expose it"
+            );
         }
         let handle = monitor::install_recorder()?;
         let bound = runtime.block_on(monitor::serve(addr, handle, agent.health()))?;

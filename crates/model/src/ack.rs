@@ -63,12 +63,18 @@ impl Ack {
             status: AtomicU8::new(AckStatus::Delivered as u8),
             callback: parking_lot::Mutex::new(Some(Box::new(callback))),
         };
-        Ack { shared: Arc::new(shared), active: true }
+        Ack {
+            shared: Arc::new(shared),
+            active: true,
+        }
     }
 
     /// Another holder that must be completed too: for a group divided into parts.
     pub fn split(&self) -> Ack {
-        Ack { shared: Arc::clone(&self.shared), active: true }
+        Ack {
+            shared: Arc::clone(&self.shared),
+            active: true,
+        }
     }
 
     /// Reports what happened to the data this holder covers.
@@ -82,14 +88,19 @@ impl Ack {
 
 impl Clone for Ack {
     fn clone(&self) -> Self {
-        Ack { shared: Arc::clone(&self.shared), active: false }
+        Ack {
+            shared: Arc::clone(&self.shared),
+            active: false,
+        }
     }
 }
 
 impl Drop for Ack {
     fn drop(&mut self) {
         if self.active {
-            self.shared.status.fetch_max(AckStatus::Abandoned as u8, Ordering::AcqRel);
+            self.shared
+                .status
+                .fetch_max(AckStatus::Abandoned as u8, Ordering::AcqRel);
         }
     }
 }

@@ -12,8 +12,8 @@
 use bytes::Bytes;
 
 use crate::{
-    ByteArrayEvent, GroupInfo, KeyValues, Log, LogEvent, LogGroup, LogTag, MetricEvent, MetricValue, PipelineEvent,
-    PipelineGroupEvents, SpanEvent, TypedValue, v1::Content,
+    ByteArrayEvent, GroupInfo, KeyValues, Log, LogEvent, LogGroup, LogTag, MetricEvent,
+    MetricValue, PipelineEvent, PipelineGroupEvents, SpanEvent, TypedValue, v1::Content,
 };
 
 /// Prefix that marks a V1 content as a tag.
@@ -44,8 +44,16 @@ pub fn log_group_to_events(group: &LogGroup) -> PipelineGroupEvents {
             metadata.push(key, v.clone());
         }
     }
-    let tags = group.log_tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
-    let events = group.logs.iter().map(|log| PipelineEvent::Log(log_to_event(log))).collect();
+    let tags = group
+        .log_tags
+        .iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect();
+    let events = group
+        .logs
+        .iter()
+        .map(|log| PipelineEvent::Log(log_to_event(log)))
+        .collect();
     PipelineGroupEvents::new(GroupInfo { metadata, tags }, events)
 }
 
@@ -84,7 +92,15 @@ pub fn events_to_log_group(group: &PipelineGroupEvents) -> LogGroup {
         topic: meta_text(meta::TOPIC),
         source: meta_text(meta::SOURCE),
         machine_uuid: meta_text(meta::MACHINE_UUID),
-        log_tags: group.group.tags.iter().map(|(k, v)| LogTag { key: text(k), value: text(v) }).collect(),
+        log_tags: group
+            .group
+            .tags
+            .iter()
+            .map(|(k, v)| LogTag {
+                key: text(k),
+                value: text(v),
+            })
+            .collect(),
     }
 }
 
@@ -109,7 +125,10 @@ fn log_with_time(ts: u64, capacity: usize) -> Log {
 }
 
 fn content(key: impl Into<String>, value: impl Into<String>) -> Content {
-    Content { key: key.into(), value: value.into() }
+    Content {
+        key: key.into(),
+        value: value.into(),
+    }
 }
 
 fn text(b: &Bytes) -> String {
@@ -118,11 +137,17 @@ fn text(b: &Bytes) -> String {
 
 fn log_event_to_log(e: &LogEvent) -> Log {
     let mut log = log_with_time(e.timestamp, e.contents.len() + e.tags.len() + 1);
-    log.contents.extend(e.contents.iter().map(|(k, v)| content(text(k), text(v))));
     log.contents
-        .extend(e.tags.iter().map(|(k, v)| content(format!("{TAG_PREFIX}{}", String::from_utf8_lossy(k)), text(v))));
+        .extend(e.contents.iter().map(|(k, v)| content(text(k), text(v))));
+    log.contents.extend(e.tags.iter().map(|(k, v)| {
+        content(
+            format!("{TAG_PREFIX}{}", String::from_utf8_lossy(k)),
+            text(v),
+        )
+    }));
     if e.offset != 0 {
-        log.contents.push(content(FILE_OFFSET_KEY, e.offset.to_string()));
+        log.contents
+            .push(content(FILE_OFFSET_KEY, e.offset.to_string()));
     }
     log
 }
@@ -131,19 +156,27 @@ fn log_event_to_log(e: &LogEvent) -> Log {
 fn encode_labels(tags: &KeyValues) -> String {
     let mut pairs: Vec<(String, String)> = tags.iter().map(|(k, v)| (text(k), text(v))).collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}#$#{v}")).collect::<Vec<_>>().join("|")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}#$#{v}"))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 fn metric_to_log(e: &MetricEvent) -> Log {
     let mut log = log_with_time(e.timestamp, 4);
     log.contents.push(content("__name__", e.name.clone()));
-    log.contents.push(content("__labels__", encode_labels(&e.tags)));
-    log.contents.push(content("__time_nano__", e.timestamp.to_string()));
+    log.contents
+        .push(content("__labels__", encode_labels(&e.tags)));
+    log.contents
+        .push(content("__time_nano__", e.timestamp.to_string()));
     let value = match &e.value {
         MetricValue::Single(v) => v.to_string(),
         MetricValue::Multi(values) => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                values.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect();
+            let map: serde_json::Map<String, serde_json::Value> = values
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+                .collect();
             serde_json::Value::Object(map).to_string()
         }
     };
@@ -155,14 +188,19 @@ fn metric_to_log(e: &MetricEvent) -> Log {
             TypedValue::Int(i) => i.to_string(),
             TypedValue::Float(f) => f.to_string(),
         };
-        log.contents.push(content(format!("__typed_value__:{k}"), v));
+        log.contents
+            .push(content(format!("__typed_value__:{k}"), v));
     }
     log
 }
 
 /// Tags as a JSON object of strings.
 pub fn tags_json(tags: &KeyValues) -> serde_json::Value {
-    serde_json::Value::Object(tags.iter().map(|(k, v)| (text(k), serde_json::Value::String(text(v)))).collect())
+    serde_json::Value::Object(
+        tags.iter()
+            .map(|(k, v)| (text(k), serde_json::Value::String(text(v))))
+            .collect(),
+    )
 }
 
 fn span_to_log(e: &SpanEvent) -> Log {
@@ -190,7 +228,10 @@ fn span_to_log(e: &SpanEvent) -> Log {
         ("status", e.status.as_str().to_owned()),
         ("startTime", e.start_time.to_string()),
         ("endTime", e.end_time.to_string()),
-        ("duration", e.end_time.saturating_sub(e.start_time).to_string()),
+        (
+            "duration",
+            e.end_time.saturating_sub(e.start_time).to_string(),
+        ),
         ("attributes", tags_json(&e.tags).to_string()),
         ("links", serde_json::Value::Array(links).to_string()),
         ("events", serde_json::Value::Array(events).to_string()),
@@ -228,7 +269,10 @@ mod tests {
             topic: Some("t".into()),
             source: Some("10.0.0.1".into()),
             machine_uuid: None,
-            log_tags: vec![LogTag { key: "__hostname__".into(), value: "h1".into() }],
+            log_tags: vec![LogTag {
+                key: "__hostname__".into(),
+                value: "h1".into(),
+            }],
         }
     }
 
@@ -237,12 +281,20 @@ mod tests {
         let g = log_group_to_events(&v1_group());
         assert_eq!(g.group.tags.get_str("__hostname__").as_deref(), Some("h1"));
         assert_eq!(g.group.metadata.get_str(meta::TOPIC).as_deref(), Some("t"));
-        assert_eq!(g.group.metadata.get_str(meta::SOURCE).as_deref(), Some("10.0.0.1"));
-        let PipelineEvent::Log(e) = &g.events[0] else { panic!("not a log") };
+        assert_eq!(
+            g.group.metadata.get_str(meta::SOURCE).as_deref(),
+            Some("10.0.0.1")
+        );
+        let PipelineEvent::Log(e) = &g.events[0] else {
+            panic!("not a log")
+        };
         assert_eq!(e.timestamp, 1_700_000_000_000_000_123);
         assert_eq!(e.offset, 4096);
         assert_eq!(e.body().map(|b| b.as_ref()), Some(&b"hello world"[..]));
-        assert_eq!(e.tags.get_str("__path__").as_deref(), Some("/var/log/a.log"));
+        assert_eq!(
+            e.tags.get_str("__path__").as_deref(),
+            Some("/var/log/a.log")
+        );
         assert_eq!(e.contents.len(), 2);
     }
 
@@ -259,7 +311,12 @@ mod tests {
         m.tags.insert("host", "b");
         m.tags.insert("app", "a");
         let log = event_to_log(&PipelineEvent::Metric(m));
-        let get = |k: &str| log.contents.iter().find(|c| c.key == k).map(|c| c.value.as_str());
+        let get = |k: &str| {
+            log.contents
+                .iter()
+                .find(|c| c.key == k)
+                .map(|c| c.value.as_str())
+        };
         assert_eq!(get("__name__"), Some("cpu"));
         assert_eq!(get("__labels__"), Some("app#$#a|host#$#b"));
         assert_eq!(get("__value__"), Some("0.5"));
@@ -269,9 +326,20 @@ mod tests {
 
     #[test]
     fn span_fields_are_json() {
-        let span = SpanEvent { trace_id: "t1".into(), kind: SpanKind::Server, end_time: 5, start_time: 2, ..Default::default() };
+        let span = SpanEvent {
+            trace_id: "t1".into(),
+            kind: SpanKind::Server,
+            end_time: 5,
+            start_time: 2,
+            ..Default::default()
+        };
         let log = event_to_log(&PipelineEvent::Span(span));
-        let get = |k: &str| log.contents.iter().find(|c| c.key == k).map(|c| c.value.clone());
+        let get = |k: &str| {
+            log.contents
+                .iter()
+                .find(|c| c.key == k)
+                .map(|c| c.value.clone())
+        };
         assert_eq!(get("kind").as_deref(), Some("server"));
         assert_eq!(get("duration").as_deref(), Some("3"));
         let links: serde_json::Value = serde_json::from_str(&get("links").unwrap()).unwrap();

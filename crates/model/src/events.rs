@@ -26,7 +26,11 @@ pub struct GroupInfo {
 
 impl PipelineGroupEvents {
     pub fn new(group: GroupInfo, events: Vec<PipelineEvent>) -> Self {
-        Self { group, events, acks: crate::AckSet::new() }
+        Self {
+            group,
+            events,
+            acks: crate::AckSet::new(),
+        }
     }
 
     /// Bytes of payload held by the group's events and tags: what batch size limits count.
@@ -184,13 +188,20 @@ impl LogEvent {
         let mut contents = KeyValues::with_capacity(1);
         let raw_size = body.len() as u64;
         contents.push(BODY_KEY, body);
-        LogEvent { contents, timestamp, raw_size, ..Default::default() }
+        LogEvent {
+            contents,
+            timestamp,
+            raw_size,
+            ..Default::default()
+        }
     }
 
     /// The body: the `content` key, or the first content when there is none (V1 logs converted
     /// from other formats).
     pub fn body(&self) -> Option<&Bytes> {
-        self.contents.get(BODY_KEY).or_else(|| self.contents.iter().next().map(|(_, v)| v))
+        self.contents
+            .get(BODY_KEY)
+            .or_else(|| self.contents.iter().next().map(|(_, v)| v))
     }
 
     pub fn size(&self) -> usize {
@@ -262,7 +273,12 @@ pub struct MetricEvent {
 }
 
 impl MetricEvent {
-    pub fn single(name: impl Into<String>, metric_type: MetricType, value: f64, timestamp: u64) -> Self {
+    pub fn single(
+        name: impl Into<String>,
+        metric_type: MetricType,
+        value: f64,
+        timestamp: u64,
+    ) -> Self {
         MetricEvent {
             name: name.into(),
             metric_type,
@@ -369,8 +385,16 @@ impl SpanEvent {
             + self.trace_state.len()
             + 16
             + self.tags.byte_size()
-            + self.links.iter().map(|l| l.trace_id.len() + l.span_id.len() + l.tags.byte_size()).sum::<usize>()
-            + self.events.iter().map(|e| e.name.len() + 8 + e.tags.byte_size()).sum::<usize>()
+            + self
+                .links
+                .iter()
+                .map(|l| l.trace_id.len() + l.span_id.len() + l.tags.byte_size())
+                .sum::<usize>()
+            + self
+                .events
+                .iter()
+                .map(|e| e.name.len() + 8 + e.tags.byte_size())
+                .sum::<usize>()
     }
 }
 

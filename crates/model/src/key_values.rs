@@ -12,11 +12,15 @@ pub struct KeyValues<V = Bytes> {
 
 impl<V> KeyValues<V> {
     pub const fn new() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            entries: Vec::new(),
+        }
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Self { entries: Vec::with_capacity(n) }
+        Self {
+            entries: Vec::with_capacity(n),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -29,12 +33,18 @@ impl<V> KeyValues<V> {
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&V> {
         let key = key.as_ref();
-        self.entries.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, key: impl AsRef<[u8]>) -> Option<&mut V> {
         let key = key.as_ref();
-        self.entries.iter_mut().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v)
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn contains(&self, key: impl AsRef<[u8]>) -> bool {
@@ -132,7 +142,13 @@ mod tests {
         kv.insert("b", "2");
         kv.insert("a", "3");
         let pairs: Vec<_> = kv.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        assert_eq!(pairs, vec![(Bytes::from("a"), Bytes::from("3")), (Bytes::from("b"), Bytes::from("2"))]);
+        assert_eq!(
+            pairs,
+            vec![
+                (Bytes::from("a"), Bytes::from("3")),
+                (Bytes::from("b"), Bytes::from("2"))
+            ]
+        );
         assert_eq!(kv.remove("a"), Some(Bytes::from("3")));
         assert_eq!(kv.len(), 1);
         assert_eq!(kv.get_str("b").as_deref(), Some("2"));

@@ -44,7 +44,13 @@ pub struct Agent {
 
 impl Agent {
     pub fn new(env: Env, options: AgentOptions) -> Self {
-        Agent { env, options, pipelines: BTreeMap::new(), settled: BTreeMap::new(), health: Arc::default() }
+        Agent {
+            env,
+            options,
+            pipelines: BTreeMap::new(),
+            settled: BTreeMap::new(),
+            health: Arc::default(),
+        }
     }
 
     pub fn health(&self) -> Arc<RwLock<Health>> {
@@ -68,9 +74,17 @@ impl Agent {
         let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
         let mut errors = BTreeMap::new();
         for (path, text) in &files {
-            let Some(name) = config::config_name(path) else { continue };
+            let Some(name) = config::config_name(path) else {
+                continue;
+            };
             if let Some(first) = seen.get(&name) {
-                let e = ConfigError::file(path, format!("config name {name:?} is already used by {}", first.display()));
+                let e = ConfigError::file(
+                    path,
+                    format!(
+                        "config name {name:?} is already used by {}",
+                        first.display()
+                    ),
+                );
                 errors.insert(path.display().to_string(), e.to_string());
                 if self.settled.get(path) != Some(text) {
                     tracing::error!("{e}");
@@ -83,27 +97,48 @@ impl Agent {
                 continue;
             }
             if self.settled.get(path) == Some(text) {
-                if let Some(e) = self.health.read().config_errors.get(&path.display().to_string()) {
+                if let Some(e) = self
+                    .health
+                    .read()
+                    .config_errors
+                    .get(&path.display().to_string())
+                {
                     errors.insert(path.display().to_string(), e.clone());
                 }
                 continue;
             }
             self.settled.remove(path);
             if let Err(e) = self.apply(&name, path, text) {
-                tracing::error!("{e}; {}", if self.pipelines.contains_key(&name) { "the previous version keeps running" } else { "the pipeline is not started" });
+                tracing::error!(
+                    "{e}; {}",
+                    if self.pipelines.contains_key(&name) {
+                        "the previous version keeps running"
+                    } else {
+                        "the pipeline is not started"
+                    }
+                );
                 errors.insert(path.display().to_string(), e.to_string());
                 self.settled.insert(path.clone(), text.clone());
             }
         }
-        let removed: Vec<String> = self.pipelines.keys().filter(|n| !seen.contains_key(*n)).cloned().collect();
+        let removed: Vec<String> = self
+            .pipelines
+            .keys()
+            .filter(|n| !seen.contains_key(*n))
+            .cloned()
+            .collect();
         for name in removed {
             tracing::info!(pipeline = %name, "config removed; stopping");
             if let Some(entry) = self.pipelines.remove(&name) {
                 entry.running.stop(StopMode::Drain);
             }
         }
-        self.settled.retain(|p, _| files.iter().any(|(f, _)| f == p));
-        *self.health.write() = Health { pipelines: self.pipelines(), config_errors: errors };
+        self.settled
+            .retain(|p, _| files.iter().any(|(f, _)| f == p));
+        *self.health.write() = Health {
+            pipelines: self.pipelines(),
+            config_errors: errors,
+        };
     }
 
     fn apply(&mut self, name: &str, path: &Path, text: &str) -> Result<(), ConfigError> {
@@ -124,14 +159,23 @@ impl Agent {
             Some(old) => {
                 tracing::info!(pipeline = %name, "config changed; reloading");
                 let previous = old.running.config().clone();
-                (old.running.stop(StopMode::Handover), Some((previous, old.text)))
+                (
+                    old.running.stop(StopMode::Handover),
+                    Some((previous, old.text)),
+                )
             }
             None => (Vec::new(), None),
         };
         match created.init() {
             Ok(built) => {
                 let running = RunningPipeline::start(built, carried);
-                self.pipelines.insert(name.to_owned(), Entry { running, text: text.to_owned() });
+                self.pipelines.insert(
+                    name.to_owned(),
+                    Entry {
+                        running,
+                        text: text.to_owned(),
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
@@ -145,13 +189,22 @@ impl Agent {
 
     /// The new version failed to initialise after the old one stopped (a port still in use, say):
     /// bring the old version back with the batches it had.
-    fn restart_previous(&mut self, name: &str, config: PipelineConfig, text: String, carried: Vec<Batch>) {
+    fn restart_previous(
+        &mut self,
+        name: &str,
+        config: PipelineConfig,
+        text: String,
+        carried: Vec<Batch>,
+    ) {
         match builder::create(config, &self.env).and_then(|c| c.init()) {
             Ok(built) => {
                 let running = RunningPipeline::start(built, carried);
-                self.pipelines.insert(name.to_owned(), Entry { running, text });
+                self.pipelines
+                    .insert(name.to_owned(), Entry { running, text });
             }
-            Err(e) => tracing::error!(pipeline = %name, error = %e, "the previous version could not be restarted either"),
+            Err(e) => {
+                tracing::error!(pipeline = %name, error = %e, "the previous version could not be restarted either")
+            }
         }
     }
 
@@ -188,7 +241,9 @@ fn list_configs(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
         if path.is_file() && config::is_config_file(&path) {
             match std::fs::read_to_string(&path) {
                 Ok(text) => out.push((path, text)),
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot read config file"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot read config file")
+                }
             }
         }
     }

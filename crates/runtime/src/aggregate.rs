@@ -33,7 +33,12 @@ impl Default for DefaultAggregator {
 
 impl DefaultAggregator {
     pub fn new(max_events: usize, max_bytes: usize, interval: Duration) -> Self {
-        DefaultAggregator { max_events: max_events.max(1), max_bytes: max_bytes.max(1), interval, open: HashMap::new() }
+        DefaultAggregator {
+            max_events: max_events.max(1),
+            max_bytes: max_bytes.max(1),
+            interval,
+            open: HashMap::new(),
+        }
     }
 
     fn source_key(group: &GroupInfo) -> u64 {
@@ -55,7 +60,11 @@ impl Aggregator for DefaultAggregator {
         "batches events per source by count, bytes and time"
     }
 
-    fn record(&mut self, mut group: PipelineGroupEvents, ready: &mut Vec<PipelineGroupEvents>) -> Result<()> {
+    fn record(
+        &mut self,
+        mut group: PipelineGroupEvents,
+        ready: &mut Vec<PipelineGroupEvents>,
+    ) -> Result<()> {
         let key = Self::source_key(&group.group);
         let bytes = group.byte_size();
         if let Some(open) = self.open.get_mut(&key) {
@@ -75,7 +84,14 @@ impl Aggregator for DefaultAggregator {
         if group.events.len() >= self.max_events || bytes >= self.max_bytes {
             ready.push(group);
         } else {
-            self.open.insert(key, Open { group, bytes, since: Instant::now() });
+            self.open.insert(
+                key,
+                Open {
+                    group,
+                    bytes,
+                    since: Instant::now(),
+                },
+            );
         }
         Ok(())
     }
@@ -83,8 +99,12 @@ impl Aggregator for DefaultAggregator {
     fn get_result(&mut self, ready: &mut Vec<PipelineGroupEvents>, all: bool) -> Result<()> {
         let now = Instant::now();
         let interval = self.interval;
-        let due: Vec<u64> =
-            self.open.iter().filter(|(_, o)| all || now.duration_since(o.since) >= interval).map(|(k, _)| *k).collect();
+        let due: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, o)| all || now.duration_since(o.since) >= interval)
+            .map(|(k, _)| *k)
+            .collect();
         for key in due {
             ready.push(self.open.remove(&key).expect("present").group);
         }
@@ -101,7 +121,9 @@ mod tests {
     fn group(source: &str, n: usize) -> PipelineGroupEvents {
         let mut info = GroupInfo::default();
         info.tags.insert("source", source.to_owned());
-        let events = (0..n).map(|i| PipelineEvent::Log(LogEvent::with_body(format!("line {i}"), 0))).collect();
+        let events = (0..n)
+            .map(|i| PipelineEvent::Log(LogEvent::with_body(format!("line {i}"), 0)))
+            .collect();
         PipelineGroupEvents::new(info, events)
     }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use loong_api::options::{self, OptionError};
 use loong_api::registry::CreateError;
 use loong_api::{
-    Aggregator, CheckpointStore, Context, Extension, Flusher, GlobalConfig, Input, Processor, ReadySignal, Registry,
+    Aggregator, CheckpointStore, Context, Extension, Flusher, GlobalConfig, Input, Processor,
+    ReadySignal, Registry,
 };
 
 use crate::aggregate::DefaultAggregator;
@@ -96,18 +97,24 @@ fn option_error(config: &PipelineConfig, spec: &PluginSpec, e: OptionError) -> C
 fn create_error(config: &PipelineConfig, spec: &PluginSpec, e: CreateError) -> ConfigError {
     match e {
         CreateError::Options(e) => option_error(config, spec, e),
-        unknown @ CreateError::Unknown { .. } => ConfigError::plugin(&config.path, &spec.label(), unknown.to_string()),
+        unknown @ CreateError::Unknown { .. } => {
+            ConfigError::plugin(&config.path, &spec.label(), unknown.to_string())
+        }
     }
 }
 
 /// Creates every plugin of `config` and decodes its options. No plugin is initialised.
 pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError> {
-    let (global, global_warnings) = options::decode::<GlobalConfig>(&config.global).map_err(|e| match e.key {
-        Some(key) => ConfigError::key(&config.path, Some("global"), &key, e.message),
-        None => ConfigError::plugin(&config.path, "global", e.message),
-    })?;
+    let (global, global_warnings) =
+        options::decode::<GlobalConfig>(&config.global).map_err(|e| match e.key {
+            Some(key) => ConfigError::key(&config.path, Some("global"), &key, e.message),
+            None => ConfigError::plugin(&config.path, "global", e.message),
+        })?;
     let global = Arc::new(global);
-    let mut warnings: Vec<String> = global_warnings.iter().map(|w| format!("global: {w}")).collect();
+    let mut warnings: Vec<String> = global_warnings
+        .iter()
+        .map(|w| format!("global: {w}"))
+        .collect();
 
     let extensions = Extensions::new();
     let factory = ContextFactory {
@@ -123,11 +130,17 @@ pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError>
         ($specs:expr, $create:ident) => {{
             let mut out = Vec::new();
             for spec in $specs {
-                let (plugin, w) =
-                    env.registry.$create(&spec.plugin_type, &spec.options).map_err(|e| create_error(&config, spec, e))?;
+                let (plugin, w) = env
+                    .registry
+                    .$create(&spec.plugin_type, &spec.options)
+                    .map_err(|e| create_error(&config, spec, e))?;
                 warnings.extend(w.into_iter().map(|w| format!("{}: {w}", spec.label())));
                 let ctx = factory.context(&spec.plugin_type, &spec.instance_name());
-                out.push(Slot { plugin, ctx, label: spec.label() });
+                out.push(Slot {
+                    plugin,
+                    ctx,
+                    label: spec.label(),
+                });
             }
             out
         }};
@@ -141,7 +154,11 @@ pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError>
             None => spec.plugin_type.clone(),
         };
         if ext_named.iter().any(|(n, _): &(String, _)| *n == name) {
-            return Err(ConfigError::plugin(&config.path, &spec.label(), format!("extension {name} is configured twice")));
+            return Err(ConfigError::plugin(
+                &config.path,
+                &spec.label(),
+                format!("extension {name} is configured twice"),
+            ));
         }
         ext_named.push((name, slot));
     }
@@ -149,7 +166,11 @@ pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError>
     let mut processors = make!(&config.processors, create_processor);
     for slot in &mut processors {
         if slot.plugin.as_v1().is_none() && slot.plugin.as_v2().is_none() {
-            return Err(ConfigError::plugin(&config.path, &slot.label, "the processor implements neither V1 nor V2"));
+            return Err(ConfigError::plugin(
+                &config.path,
+                &slot.label,
+                "the processor implements neither V1 nor V2",
+            ));
         }
     }
     let aggregator = match make!(&config.aggregators, create_aggregator).pop() {
@@ -163,10 +184,24 @@ pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError>
     let mut flushers = make!(&config.flushers, create_flusher);
     for slot in &mut flushers {
         if slot.plugin.as_v1().is_none() && slot.plugin.as_v2().is_none() {
-            return Err(ConfigError::plugin(&config.path, &slot.label, "the flusher implements neither V1 nor V2"));
+            return Err(ConfigError::plugin(
+                &config.path,
+                &slot.label,
+                "the flusher implements neither V1 nor V2",
+            ));
         }
     }
-    Ok(Created { config, global, factory, extensions: ext_named, inputs, processors, aggregator, flushers, warnings })
+    Ok(Created {
+        config,
+        global,
+        factory,
+        extensions: ext_named,
+        inputs,
+        processors,
+        aggregator,
+        flushers,
+        warnings,
+    })
 }
 
 impl Created {
@@ -174,7 +209,17 @@ impl Created {
     /// start order is the reverse of the data flow). On an error, what was already initialised is
     /// stopped again and the error names the plugin.
     pub fn init(self) -> Result<Built, ConfigError> {
-        let Created { config, global, factory, extensions, inputs, processors, aggregator, mut flushers, .. } = self;
+        let Created {
+            config,
+            global,
+            factory,
+            extensions,
+            inputs,
+            processors,
+            aggregator,
+            mut flushers,
+            ..
+        } = self;
         let path = config.path.clone();
         let fail = |label: &str, what: &str, e: anyhow::Error| {
             ConfigError::plugin(&path, label, format!("{what} failed: {e:#}"))
@@ -235,7 +280,11 @@ impl Created {
                 Ok(interval) => {
                     if slot.plugin.as_metric().is_none() && slot.plugin.as_service().is_none() {
                         stop_initialised(&mut initialised);
-                        return Err(ConfigError::plugin(&path, &slot.label, "the input is neither a metric nor a service input"));
+                        return Err(ConfigError::plugin(
+                            &path,
+                            &slot.label,
+                            "the input is neither a metric nor a service input",
+                        ));
                     }
                     ready_inputs.push((slot, interval));
                 }

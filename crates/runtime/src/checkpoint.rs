@@ -16,7 +16,8 @@ pub struct FileCheckpoints {
 impl FileCheckpoints {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join("checkpoints");
-        fs::create_dir_all(&dir).with_context(|| format!("creating checkpoint directory {}", dir.display()))?;
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("creating checkpoint directory {}", dir.display()))?;
         Ok(FileCheckpoints { dir })
     }
 
@@ -65,12 +66,22 @@ mod tests {
     fn saves_and_reads_back_across_instances() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpoints::open(dir.path()).unwrap();
-        store.save("app/input_file/1/offsets", b"{\"a\":1}").unwrap();
-        store.save("app/input_file/1/offsets", b"{\"a\":2}").unwrap();
+        store
+            .save("app/input_file/1/offsets", b"{\"a\":1}")
+            .unwrap();
+        store
+            .save("app/input_file/1/offsets", b"{\"a\":2}")
+            .unwrap();
         let again = FileCheckpoints::open(dir.path()).unwrap();
-        assert_eq!(again.get("app/input_file/1/offsets").as_deref(), Some(&b"{\"a\":2}"[..]));
+        assert_eq!(
+            again.get("app/input_file/1/offsets").as_deref(),
+            Some(&b"{\"a\":2}"[..])
+        );
         assert_eq!(again.get("missing"), None);
-        let names: Vec<_> = fs::read_dir(dir.path().join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "no temporary files are left: {names:?}");
     }
 }

@@ -34,7 +34,9 @@ impl Extensions {
     }
 
     pub(crate) fn host(&self) -> Arc<dyn ExtensionHost> {
-        self.this.upgrade().expect("extensions outlive their contexts")
+        self.this
+            .upgrade()
+            .expect("extensions outlive their contexts")
     }
 
     pub(crate) fn insert(&self, name: &str, ext: Arc<dyn Extension>) {
@@ -56,7 +58,11 @@ impl Extensions {
 }
 
 impl ExtensionHost for Extensions {
-    fn get_extension(&self, name: &str, options: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>> {
+    fn get_extension(
+        &self,
+        name: &str,
+        options: Option<&serde_json::Value>,
+    ) -> Result<Arc<dyn Extension>> {
         let name = name.split('#').next().unwrap_or(name).trim();
         if let Some(ext) = self.by_name.lock().get(name) {
             return Ok(ext.clone());
@@ -65,20 +71,31 @@ impl ExtensionHost for Extensions {
             let known: Vec<String> = self.by_name.lock().keys().cloned().collect();
             return Err(anyhow!(
                 "extension {name} is not configured in this pipeline's extensions (configured: {})",
-                if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
             ));
         };
         // Not configured: create one from the options the plugin passed (LoongCollector does the same).
-        let factory = self.factory.lock().clone().ok_or_else(|| anyhow!("extensions are not ready yet"))?;
+        let factory = self
+            .factory
+            .lock()
+            .clone()
+            .ok_or_else(|| anyhow!("extensions are not ready yet"))?;
         let (ty, _) = parse_type(name);
-        let (mut ext, warnings) =
-            factory.registry().create_extension(ty, options).with_context(|| format!("creating extension {name}"))?;
+        let (mut ext, warnings) = factory
+            .registry()
+            .create_extension(ty, options)
+            .with_context(|| format!("creating extension {name}"))?;
         for w in warnings {
             tracing::warn!(extension = %name, "{w}");
         }
         let ctx: Context = factory.context(ty, name);
         let _g = ctx.span().enter();
-        ext.init(&ctx).with_context(|| format!("initialising extension {name}"))?;
+        ext.init(&ctx)
+            .with_context(|| format!("initialising extension {name}"))?;
         let ext: Arc<dyn Extension> = Arc::from(ext);
         self.insert(name, ext.clone());
         Ok(ext)

@@ -15,16 +15,26 @@ use crate::agent::Health;
 
 /// Installs the process-wide metrics recorder that `/metrics` renders.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new().install_recorder().context("installing the metrics recorder")
+    PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")
 }
 
 /// Serves `/metrics` and `/health` on `addr` until the runtime shuts down. Returns the bound address.
-pub async fn serve(addr: SocketAddr, metrics: PrometheusHandle, health: Arc<RwLock<Health>>) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: PrometheusHandle,
+    health: Arc<RwLock<Health>>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let metrics = metrics.clone();
             let health = health.clone();
             tokio::spawn(async move {
@@ -33,16 +43,26 @@ pub async fn serve(addr: SocketAddr, metrics: PrometheusHandle, health: Arc<RwLo
                     async move { Ok::<_, std::convert::Infallible>(response) }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
             });
         }
     });
     Ok(local)
 }
 
-fn respond(path: &str, metrics: &PrometheusHandle, health: &RwLock<Health>) -> Response<Full<Bytes>> {
+fn respond(
+    path: &str,
+    metrics: &PrometheusHandle,
+    health: &RwLock<Health>,
+) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match path {
-        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
         "/health" => {
             let h = health.read().clone();
             let body = serde_json::json!({
@@ -52,7 +72,11 @@ fn respond(path: &str, metrics: &PrometheusHandle, health: &RwLock<Health>) -> R
             });
             (StatusCode::OK, "application/json", body.to_string())
         }
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics or /health\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics or /health\n".to_owned(),
+        ),
     };
     Response::builder()
         .status(status)

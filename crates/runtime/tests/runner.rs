@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use loong_api::model::{Ack, AckSet, AckStatus};
 use loong_api::{
-    Collector, Context, Flusher, FlusherV1, FlusherV2, GroupInfo, Input, LogEvent, LogGroup, MemoryCheckpoints,
-    MetricInput, PipelineContext, PipelineEvent, PipelineGroupEvents, Registry, Result,
+    Collector, Context, Flusher, FlusherV1, FlusherV2, GroupInfo, Input, LogEvent, LogGroup,
+    MemoryCheckpoints, MetricInput, PipelineContext, PipelineEvent, PipelineGroupEvents, Registry,
+    Result,
 };
 use loong_runtime::builder::{self, Env};
 use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
@@ -39,7 +40,10 @@ fn probe(name: &str) -> Arc<Probe> {
     if let Some((_, p)) = probes.iter().find(|(n, _)| n == name) {
         return p.clone();
     }
-    let p = Arc::new(Probe { ready: AtomicBool::new(true), ..Default::default() });
+    let p = Arc::new(Probe {
+        ready: AtomicBool::new(true),
+        ..Default::default()
+    });
     probes.push((name.to_owned(), p.clone()));
     p
 }
@@ -103,7 +107,9 @@ impl ProbeFlusher {
         self.probe.calls.fetch_add(1, Ordering::SeqCst);
         let remaining = self.probe.fail_remaining.load(Ordering::SeqCst);
         if remaining > 0 {
-            self.probe.fail_remaining.store(remaining - 1, Ordering::SeqCst);
+            self.probe
+                .fail_remaining
+                .store(remaining - 1, Ordering::SeqCst);
             anyhow::bail!("backend unavailable ({remaining} more failures)");
         }
         self.probe.delivered.lock().extend(bodies);
@@ -139,7 +145,10 @@ impl Flusher for ProbeFlusher {
 
 impl FlusherV1 for ProbeFlusher {
     fn flush(&mut self, _: &str, _: &str, _: &str, groups: &[LogGroup]) -> Result<()> {
-        let bodies = groups.iter().flat_map(|g| &g.logs).map(|l| l.contents[0].value.parse::<u64>().unwrap());
+        let bodies = groups
+            .iter()
+            .flat_map(|g| &g.logs)
+            .map(|l| l.contents[0].value.parse::<u64>().unwrap());
         self.take(bodies.collect::<Vec<_>>().into_iter())
     }
 }
@@ -149,7 +158,12 @@ impl FlusherV2 for ProbeFlusher {
         let bodies: Vec<u64> = groups
             .iter()
             .flat_map(|g| &g.events)
-            .map(|e| std::str::from_utf8(e.as_log().unwrap().body().unwrap()).unwrap().parse().unwrap())
+            .map(|e| {
+                std::str::from_utf8(e.as_log().unwrap().body().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
             .collect();
         self.take(bodies.into_iter())
     }
@@ -157,15 +171,26 @@ impl FlusherV2 for ProbeFlusher {
 
 fn env() -> Env {
     let mut r = Registry::new();
-    r.add_input_creator("metric_count", |o: CountOpts| Box::new(CountInput { probe: probe(&o.probe), opts: o }));
-    r.add_flusher_creator("flusher_probe", |o: ProbeOpts| Box::new(ProbeFlusher { probe: probe(&o.probe) }));
+    r.add_input_creator("metric_count", |o: CountOpts| {
+        Box::new(CountInput {
+            probe: probe(&o.probe),
+            opts: o,
+        })
+    });
+    r.add_flusher_creator("flusher_probe", |o: ProbeOpts| {
+        Box::new(ProbeFlusher {
+            probe: probe(&o.probe),
+        })
+    });
     assert!(r.problems().is_empty());
     Env {
         registry: Arc::new(r),
         checkpoints: Arc::new(MemoryCheckpoints::default()),
         runtime: tokio::runtime::Handle::try_current().unwrap_or_else(|_| {
             static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-            RT.get_or_init(|| tokio::runtime::Runtime::new().unwrap()).handle().clone()
+            RT.get_or_init(|| tokio::runtime::Runtime::new().unwrap())
+                .handle()
+                .clone()
         }),
     }
 }
@@ -187,7 +212,11 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 fn assert_exactly(delivered: &[u64], n: u64) {
     let set: BTreeSet<u64> = delivered.iter().copied().collect();
     assert_eq!(set.len(), delivered.len(), "duplicates delivered");
-    assert_eq!(set, (0..n).collect::<BTreeSet<_>>(), "missing or extra events");
+    assert_eq!(
+        set,
+        (0..n).collect::<BTreeSet<_>>(),
+        "missing or extra events"
+    );
 }
 
 #[test]
@@ -204,9 +233,16 @@ flushers: [{Type: flusher_probe, Probe: retry}]
 "#,
         Vec::new(),
     );
-    wait_until("500 produced", Duration::from_secs(20), || p.produced.load(Ordering::SeqCst) == 500);
-    wait_until("all delivered", Duration::from_secs(30), || p.delivered.lock().len() >= 500);
-    assert!(p.calls.load(Ordering::SeqCst) >= 7, "the first six calls failed and were retried");
+    wait_until("500 produced", Duration::from_secs(20), || {
+        p.produced.load(Ordering::SeqCst) == 500
+    });
+    wait_until("all delivered", Duration::from_secs(30), || {
+        p.delivered.lock().len() >= 500
+    });
+    assert!(
+        p.calls.load(Ordering::SeqCst) >= 7,
+        "the first six calls failed and were retried"
+    );
     assert!(p.acked.lock().len() <= 500);
     pipeline.stop(StopMode::Drain);
     assert_exactly(&p.delivered.lock(), 500);
@@ -237,17 +273,26 @@ flushers: [{Type: flusher_probe, Probe: hold}]
         before > 0 && p.produced.load(Ordering::SeqCst) == before
     });
     let produced = p.produced.load(Ordering::SeqCst);
-    assert!(produced <= 1024 * (1 + 2 + 1) + 10 + 1, "bounded queues: {produced} produced");
+    assert!(
+        produced <= 1024 * (1 + 2 + 1) + 10 + 1,
+        "bounded queues: {produced} produced"
+    );
     let calls_before = p.ready_calls.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(2));
     let polls = p.ready_calls.load(Ordering::SeqCst) - calls_before;
     // A 10 ms busy poll would be ~200 calls in 2 s; the backoff caps the wait at 500 ms.
     assert!(polls <= 8, "is_ready polled {polls} times in 2 s");
-    assert_eq!(p.produced.load(Ordering::SeqCst), produced, "input stopped reading");
+    assert_eq!(
+        p.produced.load(Ordering::SeqCst),
+        produced,
+        "input stopped reading"
+    );
     assert!(p.delivered.lock().is_empty());
 
     p.ready.store(true, Ordering::SeqCst);
-    wait_until("delivery resumes", Duration::from_secs(10), || p.delivered.lock().len() as u64 > produced);
+    wait_until("delivery resumes", Duration::from_secs(10), || {
+        p.delivered.lock().len() as u64 > produced
+    });
     pipeline.stop(StopMode::Drain);
     let delivered = p.delivered.lock().clone();
     assert_exactly(&delivered, p.produced.load(Ordering::SeqCst));
@@ -267,11 +312,16 @@ flushers: [{Type: flusher_probe, Probe: handover-old}]
 "#,
         Vec::new(),
     );
-    wait_until("300 produced", Duration::from_secs(20), || old.produced.load(Ordering::SeqCst) == 300);
+    wait_until("300 produced", Duration::from_secs(20), || {
+        old.produced.load(Ordering::SeqCst) == 300
+    });
     std::thread::sleep(Duration::from_millis(100));
     let carried = pipeline.stop(StopMode::Handover);
     assert!(old.delivered.lock().is_empty());
-    assert!(old.acked.lock().is_empty(), "nothing acknowledged before delivery");
+    assert!(
+        old.acked.lock().is_empty(),
+        "nothing acknowledged before delivery"
+    );
     let events: usize = carried.iter().map(|b| b.event_count()).sum();
     let new = probe("handover-new");
     new.produced.store(u64::MAX / 2, Ordering::SeqCst);
@@ -283,7 +333,9 @@ flushers: [{Type: flusher_probe, Probe: handover-new}]
 "#,
         carried,
     );
-    wait_until("carried batches delivered", Duration::from_secs(10), || new.delivered.lock().len() >= events);
+    wait_until("carried batches delivered", Duration::from_secs(10), || {
+        new.delivered.lock().len() >= events
+    });
     pipeline.stop(StopMode::Drain);
     // Everything the old instance held (aggregator content included) went to the new flusher.
     assert_eq!(events, 300);
@@ -305,15 +357,27 @@ flushers: [{Type: flusher_probe, Probe: bounded}]
 "#,
         Vec::new(),
     );
-    wait_until("50 produced", Duration::from_secs(20), || p.produced.load(Ordering::SeqCst) == 50);
+    wait_until("50 produced", Duration::from_secs(20), || {
+        p.produced.load(Ordering::SeqCst) == 50
+    });
     let start = Instant::now();
     pipeline.stop(StopMode::Drain);
-    assert!(start.elapsed() < Duration::from_secs(6), "stop took {:?}", start.elapsed());
-    assert!(p.urgent.load(Ordering::SeqCst), "set_urgent(true) was called");
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "stop took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        p.urgent.load(Ordering::SeqCst),
+        "set_urgent(true) was called"
+    );
     assert!(p.stopped.load(Ordering::SeqCst));
     let acked = p.acked.lock();
     assert_eq!(acked.len(), 50);
-    assert!(acked.iter().all(|(_, s)| *s == AckStatus::Abandoned), "{acked:?}");
+    assert!(
+        acked.iter().all(|(_, s)| *s == AckStatus::Abandoned),
+        "{acked:?}"
+    );
 }
 
 #[test]
@@ -330,7 +394,9 @@ flushers: [{Type: flusher_probe, Probe: drop}]
 "#,
         Vec::new(),
     );
-    wait_until("all acknowledged", Duration::from_secs(20), || p.acked.lock().len() == 20);
+    wait_until("all acknowledged", Duration::from_secs(20), || {
+        p.acked.lock().len() == 20
+    });
     pipeline.stop(StopMode::Drain);
     assert!(p.acked.lock().iter().all(|(_, s)| *s == AckStatus::Dropped));
     assert!(p.delivered.lock().is_empty());

@@ -37,19 +37,37 @@ pub fn options_doc<T: PluginOptions>() -> (String, Vec<OptionDoc>) {
 
 fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Vec<OptionDoc>) {
     let node = resolve(node, root);
-    let Some(props) = node.get("properties").and_then(Value::as_object) else { return };
+    let Some(props) = node.get("properties").and_then(Value::as_object) else {
+        return;
+    };
     for (name, child) in props {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         let default = defaults.get(name).cloned().unwrap_or(Value::Null);
         let resolved = resolve(child, root);
         let own = doc_text(child);
-        let description = if own.is_empty() { doc_text(resolved) } else { own };
-        let description = description.split("\n\n").map(|p| p.replace('\n', " ")).collect::<Vec<_>>().join(" ");
+        let description = if own.is_empty() {
+            doc_text(resolved)
+        } else {
+            own
+        };
+        let description = description
+            .split("\n\n")
+            .map(|p| p.replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join(" ");
         let nested = resolved.get("properties").is_some();
         out.push(OptionDoc {
             name: path.clone(),
             type_name: type_name(child, root),
-            default: if nested || default.is_null() { String::new() } else { default.to_string() },
+            default: if nested || default.is_null() {
+                String::new()
+            } else {
+                default.to_string()
+            },
             description,
         });
         if nested {
@@ -60,11 +78,18 @@ fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Ve
 
 /// The doc comment schemars keeps as `description` (the root's `title` is only the type name).
 fn doc_text(node: &Value) -> String {
-    node.get("description").and_then(Value::as_str).unwrap_or_default().to_owned()
+    node.get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn type_name(node: &Value, root: &Value) -> String {
-    if let Some(name) = node.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
+    if let Some(name) = node
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+    {
         if name == "Duration" {
             return "duration".into();
         }
@@ -80,8 +105,15 @@ fn type_name(node: &Value, root: &Value) -> String {
         if let Some(alts) = node.get(key).and_then(Value::as_array) {
             let consts: Vec<String> = alts
                 .iter()
-                .filter_map(|a| a.get("const").or_else(|| a.get("enum").and_then(|e| e.get(0))))
-                .map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string()))
+                .filter_map(|a| {
+                    a.get("const")
+                        .or_else(|| a.get("enum").and_then(|e| e.get(0)))
+                })
+                .map(|c| {
+                    c.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| c.to_string())
+                })
                 .collect();
             if !consts.is_empty() {
                 return format!("one of: {}", consts.join(", "));
@@ -95,16 +127,33 @@ fn type_name(node: &Value, root: &Value) -> String {
         }
     }
     if let Some(values) = node.get("enum").and_then(Value::as_array) {
-        let names: Vec<String> = values.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect();
+        let names: Vec<String> = values
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect();
         return format!("one of: {}", names.join(", "));
     }
     let ty = match node.get("type") {
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect::<Vec<_>>().join(" or "),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .collect::<Vec<_>>()
+            .join(" or "),
         _ => String::new(),
     };
     match ty.as_str() {
-        "array" => format!("list of {}", node.get("items").map(|i| type_name(i, root)).unwrap_or_else(|| "any".into())),
+        "array" => format!(
+            "list of {}",
+            node.get("items")
+                .map(|i| type_name(i, root))
+                .unwrap_or_else(|| "any".into())
+        ),
         "object" => match node.get("additionalProperties") {
             Some(v) if v.is_object() => format!("map of {}", type_name(v, root)),
             _ => "object".into(),
@@ -169,7 +218,11 @@ mod tests {
     fn documents_every_option_with_type_default_and_description() {
         let (desc, docs) = options_doc::<Opts>();
         assert_eq!(desc, "Prints events.");
-        let find = |n: &str| docs.iter().find(|d| d.name == n).unwrap_or_else(|| panic!("{n} missing: {docs:?}"));
+        let find = |n: &str| {
+            docs.iter()
+                .find(|d| d.name == n)
+                .unwrap_or_else(|| panic!("{n} missing: {docs:?}"))
+        };
         assert_eq!(find("OnlyStdout").type_name, "boolean");
         assert_eq!(find("OnlyStdout").default, "false");
         assert_eq!(find("OnlyStdout").description, "Print only to stdout.");

@@ -21,7 +21,10 @@ pub use docs::{OptionDoc, PluginDoc, options_doc};
 pub use duration::Duration;
 
 /// What a plugin's options struct must be. Implemented for every type that qualifies.
-pub trait PluginOptions: Serialize + DeserializeOwned + JsonSchema + Default + Send + 'static {}
+pub trait PluginOptions:
+    Serialize + DeserializeOwned + JsonSchema + Default + Send + 'static
+{
+}
 impl<T: Serialize + DeserializeOwned + JsonSchema + Default + Send + 'static> PluginOptions for T {}
 
 /// An option that could not be decoded.
@@ -54,7 +57,10 @@ pub fn decode<T: PluginOptions>(value: &Value) -> Result<(T, Vec<OptionWarning>)
         other => {
             return Err(OptionError {
                 key: None,
-                message: format!("options must be an object of key: value, found {}", kind_of(other)),
+                message: format!(
+                    "options must be an object of key: value, found {}",
+                    kind_of(other)
+                ),
             });
         }
     };
@@ -71,7 +77,10 @@ pub fn decode<T: PluginOptions>(value: &Value) -> Result<(T, Vec<OptionWarning>)
 
     let options = serde_path_to_error::deserialize::<_, T>(merged).map_err(|e| {
         let path = e.path().to_string();
-        OptionError { key: (path != ".").then_some(path), message: e.into_inner().to_string() }
+        OptionError {
+            key: (path != ".").then_some(path),
+            message: e.into_inner().to_string(),
+        }
     })?;
     Ok((options, warnings))
 }
@@ -102,12 +111,19 @@ fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
                 None => return node,
             }
         }
-        if node.get("properties").is_some() || node.get("additionalProperties").is_some() || node.get("items").is_some()
+        if node.get("properties").is_some()
+            || node.get("additionalProperties").is_some()
+            || node.get("items").is_some()
         {
             return node;
         }
-        let alternatives = ["anyOf", "oneOf", "allOf"].iter().find_map(|k| node.get(*k).and_then(Value::as_array));
-        match alternatives.and_then(|alts| alts.iter().find(|a| a.get("type") != Some(&Value::from("null")))) {
+        let alternatives = ["anyOf", "oneOf", "allOf"]
+            .iter()
+            .find_map(|k| node.get(*k).and_then(Value::as_array));
+        match alternatives.and_then(|alts| {
+            alts.iter()
+                .find(|a| a.get("type") != Some(&Value::from("null")))
+        }) {
             Some(next) => node = next,
             None => return node,
         }
@@ -115,7 +131,13 @@ fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
     node
 }
 
-fn canonicalize(value: Value, node: &Value, root: &Value, path: &str, warnings: &mut Vec<OptionWarning>) -> Value {
+fn canonicalize(
+    value: Value,
+    node: &Value,
+    root: &Value,
+    path: &str,
+    warnings: &mut Vec<OptionWarning>,
+) -> Value {
     let node = resolve(node, root);
     match value {
         Value::Object(map) => {
@@ -124,9 +146,14 @@ fn canonicalize(value: Value, node: &Value, root: &Value, path: &str, warnings: 
             let mut out = Map::with_capacity(map.len());
             for (key, v) in map {
                 let known = props.and_then(|p| {
-                    p.get_key_value(&key).or_else(|| p.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key)))
+                    p.get_key_value(&key)
+                        .or_else(|| p.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key)))
                 });
-                let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 match (known, extra) {
                     (Some((name, child)), _) => {
                         let v = canonicalize(v, child, root, &child_path, warnings);
@@ -140,12 +167,19 @@ fn canonicalize(value: Value, node: &Value, root: &Value, path: &str, warnings: 
                         out.insert(key, v);
                     }
                     (None, None) => {
-                        let names = props.map(|p| p.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
+                        let names = props
+                            .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
+                            .unwrap_or_default();
                         let message = match nearest(&key, &names) {
                             Some(n) => format!("unknown option, ignored (did you mean {n:?}?)"),
-                            None => format!("unknown option, ignored (known: {})", names.join(", ")),
+                            None => {
+                                format!("unknown option, ignored (known: {})", names.join(", "))
+                            }
                         };
-                        warnings.push(OptionWarning { key: child_path, message });
+                        warnings.push(OptionWarning {
+                            key: child_path,
+                            message,
+                        });
                     }
                 }
             }
@@ -245,7 +279,10 @@ mod tests {
 
     impl Default for Retry {
         fn default() -> Self {
-            Retry { enable: true, max_retry_times: 3 }
+            Retry {
+                enable: true,
+                max_retry_times: 3,
+            }
         }
     }
 
@@ -266,7 +303,13 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(o.remote_url, "http://x");
         assert_eq!(o.concurrency, 4);
-        assert_eq!(o.retry, Retry { enable: true, max_retry_times: 5 });
+        assert_eq!(
+            o.retry,
+            Retry {
+                enable: true,
+                max_retry_times: 5
+            }
+        );
         assert_eq!(o.headers.get("X-Db").map(String::as_str), Some("%{tag.db}"));
         assert_eq!(o.tls.unwrap().ca_file, "/ca.pem");
         assert_eq!(o.timeout, Duration::from_secs(60));
@@ -291,12 +334,21 @@ mod tests {
 
     #[test]
     fn unknown_key_warns_with_nearest_known_key() {
-        let (_, warnings) = decode::<Opts>(&json!({"Timout": "1s", "Retry": {"MaxRetryTime": 1}})).unwrap();
+        let (_, warnings) =
+            decode::<Opts>(&json!({"Timout": "1s", "Retry": {"MaxRetryTime": 1}})).unwrap();
         assert_eq!(warnings.len(), 2);
         assert_eq!(warnings[0].key, "Timout");
-        assert!(warnings[0].message.contains("\"Timeout\""), "{}", warnings[0]);
+        assert!(
+            warnings[0].message.contains("\"Timeout\""),
+            "{}",
+            warnings[0]
+        );
         assert_eq!(warnings[1].key, "Retry.MaxRetryTime");
-        assert!(warnings[1].message.contains("\"MaxRetryTimes\""), "{}", warnings[1]);
+        assert!(
+            warnings[1].message.contains("\"MaxRetryTimes\""),
+            "{}",
+            warnings[1]
+        );
     }
 
     #[test]

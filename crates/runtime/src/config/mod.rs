@@ -44,7 +44,12 @@ pub struct PluginSpec {
 impl PluginSpec {
     /// How errors name the plugin: `flushers[1] flusher_http`.
     pub fn label(&self) -> String {
-        format!("{}[{}] {}", self.kind.section(), self.index, self.plugin_type)
+        format!(
+            "{}[{}] {}",
+            self.kind.section(),
+            self.index,
+            self.plugin_type
+        )
     }
 
     /// The instance name: `type/id` as written, or `type/N` by position (N from 1).
@@ -71,7 +76,15 @@ pub struct PipelineConfig {
     pub extensions: Vec<PluginSpec>,
 }
 
-const TOP_LEVEL_KEYS: [&str; 7] = ["enable", "global", "inputs", "processors", "aggregators", "flushers", "extensions"];
+const TOP_LEVEL_KEYS: [&str; 7] = [
+    "enable",
+    "global",
+    "inputs",
+    "processors",
+    "aggregators",
+    "flushers",
+    "extensions",
+];
 
 impl PipelineConfig {
     /// Reads and parses a config file. Plugin types and options are checked later, when the
@@ -84,16 +97,25 @@ impl PipelineConfig {
 
     /// Parses config text; `path` names the config (its stem) and picks YAML or JSON.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let name = config_name(path).ok_or_else(|| ConfigError::file(path, "the file name has no stem"))?;
-        let text = substitute_env(text, |k| std::env::var(k).ok()).map_err(|e| ConfigError::file(path, e))?;
-        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let name = config_name(path)
+            .ok_or_else(|| ConfigError::file(path, "the file name has no stem"))?;
+        let text = substitute_env(text, |k| std::env::var(k).ok())
+            .map_err(|e| ConfigError::file(path, e))?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let root: Value = if is_json {
-            serde_json::from_str(&text).map_err(|e| ConfigError::file(path, format!("invalid JSON: {e}")))?
+            serde_json::from_str(&text)
+                .map_err(|e| ConfigError::file(path, format!("invalid JSON: {e}")))?
         } else {
-            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::file(path, format!("invalid YAML: {e}")))?
+            serde_yaml_ng::from_str(&text)
+                .map_err(|e| ConfigError::file(path, format!("invalid YAML: {e}")))?
         };
         let Value::Object(mut root) = root else {
-            return Err(ConfigError::file(path, "a pipeline config must be a mapping of enable/global/inputs/…"));
+            return Err(ConfigError::file(
+                path,
+                "a pipeline config must be a mapping of enable/global/inputs/…",
+            ));
         };
         let mut take = |key: &str| {
             let found = root.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned();
@@ -102,7 +124,14 @@ impl PipelineConfig {
         let enable = match take("enable") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => b,
-            Some(other) => return Err(ConfigError::key(path, None, "enable", format!("expected true or false, found {other}"))),
+            Some(other) => {
+                return Err(ConfigError::key(
+                    path,
+                    None,
+                    "enable",
+                    format!("expected true or false, found {other}"),
+                ));
+            }
         };
         let global = match take("global") {
             None | Some(Value::Null) => Value::Object(Map::new()),
@@ -112,10 +141,17 @@ impl PipelineConfig {
         let mut section = |kind: PluginKind| -> Result<Vec<PluginSpec>, ConfigError> {
             match take(kind.section()) {
                 None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(items)) => {
-                    items.into_iter().enumerate().map(|(i, item)| plugin_spec(path, kind, i, item)).collect()
-                }
-                Some(_) => Err(ConfigError::key(path, None, kind.section(), "expected a list of plugins")),
+                Some(Value::Array(items)) => items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| plugin_spec(path, kind, i, item))
+                    .collect(),
+                Some(_) => Err(ConfigError::key(
+                    path,
+                    None,
+                    kind.section(),
+                    "expected a list of plugins",
+                )),
             }
         };
         let config = PipelineConfig {
@@ -133,17 +169,37 @@ impl PipelineConfig {
             let hint = loong_api::options::nearest(unknown, &TOP_LEVEL_KEYS)
                 .map(|n| format!(" (did you mean {n}?)"))
                 .unwrap_or_default();
-            return Err(ConfigError::key(path, None, unknown, format!("unknown top-level key{hint}")));
+            return Err(ConfigError::key(
+                path,
+                None,
+                unknown,
+                format!("unknown top-level key{hint}"),
+            ));
         }
         if config.enable {
             if config.inputs.is_empty() {
-                return Err(ConfigError::key(path, None, "inputs", "at least one input is required"));
+                return Err(ConfigError::key(
+                    path,
+                    None,
+                    "inputs",
+                    "at least one input is required",
+                ));
             }
             if config.flushers.is_empty() {
-                return Err(ConfigError::key(path, None, "flushers", "at least one flusher is required"));
+                return Err(ConfigError::key(
+                    path,
+                    None,
+                    "flushers",
+                    "at least one flusher is required",
+                ));
             }
             if config.aggregators.len() > 1 {
-                return Err(ConfigError::key(path, None, "aggregators", "at most one aggregator is allowed"));
+                return Err(ConfigError::key(
+                    path,
+                    None,
+                    "aggregators",
+                    "at most one aggregator is allowed",
+                ));
             }
         }
         Ok(config)
@@ -151,7 +207,12 @@ impl PipelineConfig {
 
     /// Every plugin spec, extensions first (the order they are created in).
     pub fn all_plugins(&self) -> impl Iterator<Item = &PluginSpec> {
-        self.extensions.iter().chain(&self.inputs).chain(&self.processors).chain(&self.aggregators).chain(&self.flushers)
+        self.extensions
+            .iter()
+            .chain(&self.inputs)
+            .chain(&self.processors)
+            .chain(&self.aggregators)
+            .chain(&self.flushers)
     }
 }
 
@@ -162,7 +223,10 @@ pub fn config_name(path: &Path) -> Option<String> {
 
 /// Whether `path` looks like a pipeline config file.
 pub fn is_config_file(path: &Path) -> bool {
-    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_none_or(|n| n.starts_with('.'));
     !hidden
         && path
             .extension()
@@ -170,18 +234,37 @@ pub fn is_config_file(path: &Path) -> bool {
             .is_some_and(|e| CONFIG_EXTENSIONS.iter().any(|c| c.eq_ignore_ascii_case(e)))
 }
 
-fn plugin_spec(path: &Path, kind: PluginKind, index: usize, item: Value) -> Result<PluginSpec, ConfigError> {
+fn plugin_spec(
+    path: &Path,
+    kind: PluginKind,
+    index: usize,
+    item: Value,
+) -> Result<PluginSpec, ConfigError> {
     let position = format!("{}[{index}]", kind.section());
     let Value::Object(mut map) = item else {
-        return Err(ConfigError::plugin(path, &position, "expected a mapping with a Type"));
+        return Err(ConfigError::plugin(
+            path,
+            &position,
+            "expected a mapping with a Type",
+        ));
     };
     let type_key = map.keys().find(|k| k.eq_ignore_ascii_case("type")).cloned();
     let Some(Value::String(type_string)) = type_key.and_then(|k| map.remove(&k)) else {
-        return Err(ConfigError::key(path, Some(&position), "Type", "every plugin needs a Type string"));
+        return Err(ConfigError::key(
+            path,
+            Some(&position),
+            "Type",
+            "every plugin needs a Type string",
+        ));
     };
     let (plugin_type, id) = parse_type(&type_string);
     if plugin_type.is_empty() {
-        return Err(ConfigError::key(path, Some(&position), "Type", "empty plugin type"));
+        return Err(ConfigError::key(
+            path,
+            Some(&position),
+            "Type",
+            "empty plugin type",
+        ));
     }
     Ok(PluginSpec {
         kind,
@@ -251,11 +334,25 @@ extensions:
     #[test]
     fn errors_name_file_plugin_and_key() {
         let err = parse("a.yaml", "inputs: [{Type: metric_mock}]\n").unwrap_err();
-        assert_eq!(err.to_string(), "a.yaml: key \"flushers\": at least one flusher is required");
-        let err = parse("a.yaml", "inputs: [{Type: metric_mock}]\nflushers: [{OnlyStdout: true}]\n").unwrap_err();
-        assert_eq!(err.to_string(), "a.yaml: flushers[0]: key \"Type\": every plugin needs a Type string");
+        assert_eq!(
+            err.to_string(),
+            "a.yaml: key \"flushers\": at least one flusher is required"
+        );
+        let err = parse(
+            "a.yaml",
+            "inputs: [{Type: metric_mock}]\nflushers: [{OnlyStdout: true}]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.yaml: flushers[0]: key \"Type\": every plugin needs a Type string"
+        );
         let err = parse("a.yaml", "input: []\n").unwrap_err();
-        assert!(err.to_string().contains("unknown top-level key (did you mean inputs?)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown top-level key (did you mean inputs?)"),
+            "{err}"
+        );
         let err = parse("a.yaml", "inputs: [\n").unwrap_err();
         assert!(err.to_string().starts_with("a.yaml: invalid YAML"), "{err}");
     }

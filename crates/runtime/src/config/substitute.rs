@@ -1,7 +1,10 @@
 /// Replaces `${VAR}` and `${VAR:default}` with values from `lookup`. `$${` stays a literal `${`.
 /// A variable that is unset and has no default is an error, so a typo does not silently become an
 /// empty string.
-pub fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn substitute_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("${") {
@@ -13,7 +16,9 @@ pub fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Re
         }
         out.push_str(&rest[..pos]);
         let after = &rest[pos + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unterminated ${{ in {:?}", line_of(text, rest, pos)))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated ${{ in {:?}", line_of(text, rest, pos)))?;
         let expr = &after[..end];
         let (name, default) = match expr.split_once(':') {
             Some((n, d)) => (n.trim(), Some(d)),
@@ -24,7 +29,11 @@ pub fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Re
         }
         match lookup(name).or_else(|| default.map(str::to_owned)) {
             Some(value) => out.push_str(&value),
-            None => return Err(format!("environment variable {name} is not set and ${{{expr}}} has no default")),
+            None => {
+                return Err(format!(
+                    "environment variable {name} is not set and ${{{expr}}} has no default"
+                ));
+            }
         }
         rest = &after[end + 1..];
     }
@@ -50,7 +59,10 @@ mod tests {
     #[test]
     fn substitutes_variables_and_defaults() {
         assert_eq!(substitute_env("a: ${HOST}", env).unwrap(), "a: h1");
-        assert_eq!(substitute_env("a: ${PORT:8080}/${HOST:x}", env).unwrap(), "a: 8080/h1");
+        assert_eq!(
+            substitute_env("a: ${PORT:8080}/${HOST:x}", env).unwrap(),
+            "a: 8080/h1"
+        );
         assert_eq!(substitute_env("a: ${EMPTY:}", env).unwrap(), "a: ");
         assert_eq!(substitute_env("a: $${HOST}", env).unwrap(), "a: ${HOST}");
     }

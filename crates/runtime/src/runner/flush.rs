@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use loong_api::global::FlushRetry;
 use loong_api::model::{AckStatus, convert};
-use loong_api::{Flusher, GlobalConfig, LogGroup, PipelineContext, PipelineGroupEvents, StructureType};
+use loong_api::{
+    Flusher, GlobalConfig, LogGroup, PipelineContext, PipelineGroupEvents, StructureType,
+};
 use rand::Rng;
 
 use super::FlushMsg;
@@ -30,7 +32,13 @@ pub struct Batch {
 
 impl Batch {
     pub fn new(groups: Vec<PipelineGroupEvents>) -> Self {
-        Batch { groups, created: Instant::now(), accepted: Vec::new(), dropped: false, v1: None }
+        Batch {
+            groups,
+            created: Instant::now(),
+            accepted: Vec::new(),
+            dropped: false,
+            v1: None,
+        }
     }
 
     pub fn event_count(&self) -> usize {
@@ -52,7 +60,11 @@ impl Batch {
     }
 
     fn complete(self) {
-        let status = if self.dropped { AckStatus::Dropped } else { AckStatus::Delivered };
+        let status = if self.dropped {
+            AckStatus::Dropped
+        } else {
+            AckStatus::Delivered
+        };
         for mut g in self.groups {
             g.acks.take().complete(status);
         }
@@ -124,7 +136,13 @@ pub(crate) fn run(
         shared,
         urgent_applied: false,
     };
-    let mut pending: VecDeque<Batch> = carried.into_iter().map(|b| Batch { accepted: Vec::new(), ..b }).collect();
+    let mut pending: VecDeque<Batch> = carried
+        .into_iter()
+        .map(|b| Batch {
+            accepted: Vec::new(),
+            ..b
+        })
+        .collect();
     let mut ended = false;
     let leftover = loop {
         this.apply_urgent();
@@ -218,8 +236,10 @@ impl Loop<'_> {
                         let m = &self.flushers[i].1;
                         m.in_events.increment(batch.event_count() as u64);
                         m.in_groups.increment(batch.groups.len() as u64);
-                        m.in_size.increment(batch.groups.iter().map(|g| g.byte_size() as u64).sum());
-                        m.total_delay_ms.increment(batch.created.elapsed().as_millis() as u64);
+                        m.in_size
+                            .increment(batch.groups.iter().map(|g| g.byte_size() as u64).sum());
+                        m.total_delay_ms
+                            .increment(batch.created.elapsed().as_millis() as u64);
                         break;
                     }
                     Err(e) => {
@@ -263,11 +283,21 @@ impl Loop<'_> {
         let use_v2 = has_v2 && (structure == StructureType::V2 || slot.plugin.as_v1().is_none());
         if use_v2 {
             let mut ctx = PipelineContext::noop();
-            slot.plugin.as_v2().expect("checked").export(&batch.groups, &mut ctx)
+            slot.plugin
+                .as_v2()
+                .expect("checked")
+                .export(&batch.groups, &mut ctx)
         } else {
-            let groups = batch.v1.get_or_insert_with(|| convert::events_to_log_groups(&batch.groups));
+            let groups = batch
+                .v1
+                .get_or_insert_with(|| convert::events_to_log_groups(&batch.groups));
             let config = slot.ctx.config_name().to_owned();
-            slot.plugin.as_v1().expect("validated at build").flush(&self.project, &self.logstore, &config, groups)
+            slot.plugin.as_v1().expect("validated at build").flush(
+                &self.project,
+                &self.logstore,
+                &config,
+                groups,
+            )
         }
     }
 
@@ -282,7 +312,10 @@ impl Loop<'_> {
                 return false;
             }
             let (slot, _) = &self.flushers[i];
-            if slot.plugin.is_ready(&self.project, &self.logstore, self.logstore_key) {
+            if slot
+                .plugin
+                .is_ready(&self.project, &self.logstore, self.logstore_key)
+            {
                 return true;
             }
             self.shared.ready.wait_since(generation, wait);
@@ -293,8 +326,14 @@ impl Loop<'_> {
     fn backoff(&self, attempt: u32) -> Duration {
         let initial = self.retry.initial_delay.get().max(Duration::from_millis(1));
         let max = self.retry.max_delay.get().max(initial);
-        let exp = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(max);
-        let exp = if self.shared.urgent() { exp.min(Duration::from_millis(500)) } else { exp };
+        let exp = initial
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+            .min(max);
+        let exp = if self.shared.urgent() {
+            exp.min(Duration::from_millis(500))
+        } else {
+            exp
+        };
         let half = exp / 2;
         half + rand::rng().random_range(Duration::ZERO..=half)
     }

@@ -70,7 +70,8 @@ impl CollectorSink for QueueSink {
         if self.shared.inputs_closed() {
             return Err(CollectorClosed);
         }
-        shared::send_blocking(&self.tx, InMsg::Group(group), &self.shared).map_err(|_| CollectorClosed)
+        shared::send_blocking(&self.tx, InMsg::Group(group), &self.shared)
+            .map_err(|_| CollectorClosed)
     }
 }
 
@@ -78,7 +79,16 @@ impl RunningPipeline {
     /// Starts the stages of a built pipeline; `carried` batches (from the previous instance of the
     /// same config) are delivered first.
     pub fn start(built: Built, carried: Vec<Batch>) -> RunningPipeline {
-        let Built { config, global, ready, extensions, inputs, processors, aggregator, flushers } = built;
+        let Built {
+            config,
+            global,
+            ready,
+            extensions,
+            inputs,
+            processors,
+            aggregator,
+            flushers,
+        } = built;
         let name = config.name.clone();
         let shared = Arc::new(Shared::new(ready));
         let (input_tx, input_rx) = bounded::<InMsg>(global.default_log_queue_size.max(1));
@@ -88,25 +98,37 @@ impl RunningPipeline {
             let shared = shared.clone();
             let global = global.clone();
             let name = name.clone();
-            spawn(&format!("flush-{name}"), move || flush::run(&name, flushers, flush_rx, carried, &global, &shared))
+            spawn(&format!("flush-{name}"), move || {
+                flush::run(&name, flushers, flush_rx, carried, &global, &shared)
+            })
         };
         let process_thread = {
             let shared = shared.clone();
-            spawn(&format!("process-{name}"), move || process::run(processors, aggregator, input_rx, flush_tx, &shared))
+            spawn(&format!("process-{name}"), move || {
+                process::run(processors, aggregator, input_rx, flush_tx, &shared)
+            })
         };
 
-        let collector = Collector::new(Arc::new(QueueSink { tx: input_tx.clone(), shared: shared.clone() }));
+        let collector = Collector::new(Arc::new(QueueSink {
+            tx: input_tx.clone(),
+            shared: shared.clone(),
+        }));
         let mut metric_inputs = Vec::new();
         let mut service_inputs = Vec::new();
         for (mut slot, interval) in inputs {
             if slot.plugin.as_service().is_some() {
                 let result = {
                     let _g = slot.ctx.span().enter();
-                    slot.plugin.as_service().expect("checked").start(collector.clone())
+                    slot.plugin
+                        .as_service()
+                        .expect("checked")
+                        .start(collector.clone())
                 };
                 match result {
                     Ok(()) => service_inputs.push(slot),
-                    Err(e) => tracing::error!(pipeline = %name, plugin = %slot.label, error = %format!("{e:#}"), "input start failed"),
+                    Err(e) => {
+                        tracing::error!(pipeline = %name, plugin = %slot.label, error = %format!("{e:#}"), "input start failed")
+                    }
                 }
             } else {
                 let (stop_tx, stop_rx) = bounded::<()>(1);
@@ -174,7 +196,9 @@ impl RunningPipeline {
             join_until(t, deadline + Duration::from_secs(1), &name, "process");
         }
         let leftover = match self.flush_thread.take() {
-            Some(t) => join_until(t, deadline + Duration::from_secs(2), &name, "flush").unwrap_or_default(),
+            Some(t) => {
+                join_until(t, deadline + Duration::from_secs(2), &name, "flush").unwrap_or_default()
+            }
             None => Vec::new(),
         };
         watchdog.finish();
@@ -182,7 +206,9 @@ impl RunningPipeline {
 
         let events: usize = leftover.iter().map(Batch::event_count).sum();
         match mode {
-            StopMode::Handover => tracing::info!(pipeline = %name, batches = leftover.len(), events, "pipeline stopped for update"),
+            StopMode::Handover => {
+                tracing::info!(pipeline = %name, batches = leftover.len(), events, "pipeline stopped for update")
+            }
             StopMode::Drain if events > 0 => tracing::warn!(
                 pipeline = %name, events,
                 "stop timeout reached: undelivered events are left unacknowledged (inputs with checkpoints re-read them)"
@@ -198,15 +224,27 @@ fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) 
     if thread_name.is_empty() {
         thread_name.push_str("loong");
     }
-    std::thread::Builder::new().name(thread_name).spawn(f).expect("spawn a pipeline thread")
+    std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(f)
+        .expect("spawn a pipeline thread")
 }
 
 /// Joins a stage thread, giving up (and leaving it detached) at `deadline`: a plugin call that never
 /// returns must not hang the agent's exit.
-fn join_until<T: Send + 'static>(thread: JoinHandle<T>, deadline: Instant, pipeline: &str, stage: &str) -> Option<T> {
+fn join_until<T: Send + 'static>(
+    thread: JoinHandle<T>,
+    deadline: Instant,
+    pipeline: &str,
+    stage: &str,
+) -> Option<T> {
     while !thread.is_finished() {
         if Instant::now() >= deadline {
-            tracing::error!(pipeline, stage, "stage did not stop in time; leaving it behind");
+            tracing::error!(
+                pipeline,
+                stage,
+                "stage did not stop in time; leaving it behind"
+            );
             return None;
         }
         std::thread::sleep(Duration::from_millis(5));

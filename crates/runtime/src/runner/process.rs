@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use loong_api::model::convert;
+use loong_api::model::{AckStatus, convert};
 use loong_api::{Aggregator, PipelineGroupEvents, Processor};
 
 use super::flush::Batch;
@@ -18,7 +18,11 @@ pub(crate) fn run(
     tx: Sender<FlushMsg>,
     shared: &Shared,
 ) {
-    let interval = if interval.is_zero() { Duration::from_secs(1) } else { interval };
+    let interval = if interval.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        interval
+    };
     let mut next_tick = Instant::now() + interval;
     let mut ready: Vec<PipelineGroupEvents> = Vec::new();
     let agg_errors = aggregator.ctx.metrics().counter("aggregator_errors_total");
@@ -27,11 +31,12 @@ pub(crate) fn run(
         let draining = match rx.recv_timeout(timeout) {
             Ok(InMsg::Group(mut group)) => {
                 run_processors(&mut processors, &mut group);
-                if !group.events.is_empty() {
-                    if let Err(e) = aggregator.plugin.record(group, &mut ready) {
-                        agg_errors.increment(1);
-                        tracing::error!(plugin = %aggregator.label, error = %format!("{e:#}"), "aggregator failed");
-                    }
+                if group.events.is_empty() {
+                    // Filtered out by a processor: handled, so the input may move past it.
+                    group.acks.take().complete(AckStatus::Delivered);
+                } else if let Err(e) = aggregator.plugin.record(group, &mut ready) {
+                    agg_errors.increment(1);
+                    tracing::error!(plugin = %aggregator.label, error = %format!("{e:#}"), "aggregator failed");
                 }
                 false
             }
