@@ -1,0 +1,8 @@
+// Generated from plugins.yml by `cargo xtask gen-plugins`. Do not edit by hand.
+
+/// Registers the plugins of the `common` section of plugins.yml.
+pub fn register(registry: &mut loong_api::Registry) {
+    loong_input_mock::register(registry);
+    loong_input_stdin::register(registry);
+    loong_flusher_blackhole::register(registry);
+}
