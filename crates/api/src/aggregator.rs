@@ -14,11 +14,7 @@ pub trait Aggregator: Send {
     fn description(&self) -> &str;
 
     /// Takes one group; pushes to `ready` any batch that is full now.
-    fn record(
-        &mut self,
-        group: PipelineGroupEvents,
-        ready: &mut Vec<PipelineGroupEvents>,
-    ) -> Result<()>;
+    fn record(&mut self, group: PipelineGroupEvents, ready: &mut Vec<PipelineGroupEvents>) -> Result<()>;
 
     /// Pushes to `ready` every batch due by time. With `all`, everything held (the pipeline is
     /// stopping).

@@ -27,11 +27,7 @@ impl Collector {
     }
 
     /// Pushes one group of events. Blocks while the pipeline is full.
-    pub fn collect(
-        &self,
-        group: GroupInfo,
-        events: Vec<PipelineEvent>,
-    ) -> Result<(), CollectorClosed> {
+    pub fn collect(&self, group: GroupInfo, events: Vec<PipelineEvent>) -> Result<(), CollectorClosed> {
         self.sink.send(PipelineGroupEvents::new(group, events))
     }
 
@@ -42,11 +38,7 @@ impl Collector {
         events: Vec<PipelineEvent>,
         acks: AckSet,
     ) -> Result<(), CollectorClosed> {
-        self.sink.send(PipelineGroupEvents {
-            group,
-            events,
-            acks,
-        })
+        self.sink.send(PipelineGroupEvents { group, events, acks })
     }
 
     /// Pushes whole groups.
@@ -57,12 +49,7 @@ impl Collector {
     /// A collector that keeps what it is given, for tests and for in-process use.
     pub fn memory() -> (Collector, MemoryCollected) {
         let store = Arc::new(MemorySink::default());
-        (
-            Collector {
-                sink: store.clone(),
-            },
-            MemoryCollected(store),
-        )
+        (Collector { sink: store.clone() }, MemoryCollected(store))
     }
 }
 

@@ -73,19 +73,13 @@ impl Context {
 
     /// The extension configured under `name` (`ext_basicauth` or `ext_basicauth/u1`). When the
     /// pipeline has none and `options` is given, one is created with those options.
-    pub fn get_extension(
-        &self,
-        name: &str,
-        options: Option<&serde_json::Value>,
-    ) -> Result<Arc<dyn Extension>> {
+    pub fn get_extension(&self, name: &str, options: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>> {
         self.inner.extensions.get_extension(name, options)
     }
 
     /// Persists `value` under `key` for this plugin instance; survives restarts.
     pub fn save_checkpoint(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.inner
-            .checkpoints
-            .save(&self.checkpoint_key(key), value)
+        self.inner.checkpoints.save(&self.checkpoint_key(key), value)
     }
 
     pub fn get_checkpoint(&self, key: &str) -> Option<Vec<u8>> {
@@ -107,10 +101,7 @@ impl Context {
     }
 
     fn checkpoint_key(&self, key: &str) -> String {
-        format!(
-            "{}/{}/{}",
-            self.inner.config_name, self.inner.plugin_id, key
-        )
+        format!("{}/{}/{}", self.inner.config_name, self.inner.plugin_id, key)
     }
 
     /// Metric handles labelled `project, logstore, pipeline_name, plugin_id, plugin_type`.
@@ -271,21 +262,13 @@ fn fallback_runtime() -> tokio::runtime::Handle {
 
 /// Finds (or creates) the extensions a pipeline configured.
 pub trait ExtensionHost: Send + Sync {
-    fn get_extension(
-        &self,
-        name: &str,
-        options: Option<&serde_json::Value>,
-    ) -> Result<Arc<dyn Extension>>;
+    fn get_extension(&self, name: &str, options: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>>;
 }
 
 struct NoExtensions;
 
 impl ExtensionHost for NoExtensions {
-    fn get_extension(
-        &self,
-        name: &str,
-        _: Option<&serde_json::Value>,
-    ) -> Result<Arc<dyn Extension>> {
+    fn get_extension(&self, name: &str, _: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>> {
         anyhow::bail!("no extension named {name} is configured")
     }
 }

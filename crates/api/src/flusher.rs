@@ -38,13 +38,7 @@ pub trait Flusher: Send {
 pub trait FlusherV1: Flusher {
     /// Sends the groups. `Ok` means the flusher accepted them (sent, or queued in a buffer that
     /// [`Flusher::stop`] writes out); an error makes the runner retry this flusher with backoff.
-    fn flush(
-        &mut self,
-        project: &str,
-        logstore: &str,
-        config: &str,
-        groups: &[LogGroup],
-    ) -> Result<()>;
+    fn flush(&mut self, project: &str, logstore: &str, config: &str, groups: &[LogGroup]) -> Result<()>;
 }
 
 /// A flusher that takes V2 event groups (LoongCollector's `FlusherV2`).

@@ -30,12 +30,9 @@ pub mod registry;
 pub use aggregator::Aggregator;
 pub use collector::{Collector, CollectorClosed, CollectorSink, PipelineContext};
 pub use context::{
-    CheckpointStore, Context, ContextBuilder, ExtensionHost, MemoryCheckpoints, MetricsRecord,
-    ReadySignal,
+    CheckpointStore, Context, ContextBuilder, ExtensionHost, MemoryCheckpoints, MetricsRecord, ReadySignal,
 };
-pub use extension::{
-    ClientAuthenticator, Encoder, Extension, FlushInterceptor, RequestInterceptor,
-};
+pub use extension::{ClientAuthenticator, Encoder, Extension, FlushInterceptor, RequestInterceptor};
 pub use flusher::{Flusher, FlusherV1, FlusherV2};
 pub use global::{GlobalConfig, StructureType};
 pub use input::{Input, MetricInput, ServiceInput};
@@ -44,9 +41,7 @@ pub use processor::{Processor, ProcessorV1, ProcessorV2};
 pub use registry::{PluginKind, Registry};
 
 pub use loong_model as model;
-pub use loong_model::{
-    GroupInfo, KeyValues, Log, LogEvent, LogGroup, PipelineEvent, PipelineGroupEvents, v1,
-};
+pub use loong_model::{GroupInfo, KeyValues, Log, LogEvent, LogGroup, PipelineEvent, PipelineGroupEvents, v1};
 
 /// The error type plugin methods return.
 pub type Error = anyhow::Error;

@@ -85,8 +85,7 @@ pub enum CreateError {
     Options(#[from] OptionError),
 }
 
-type Create<T> =
-    Box<dyn Fn(&Value) -> Result<(Box<T>, Vec<OptionWarning>), OptionError> + Send + Sync>;
+type Create<T> = Box<dyn Fn(&Value) -> Result<(Box<T>, Vec<OptionWarning>), OptionError> + Send + Sync>;
 
 /// Renders a plugin's description and option docs from its options type.
 type DocFn = fn() -> (String, Vec<OptionDoc>);
@@ -96,9 +95,7 @@ struct Entry<T: ?Sized> {
     doc: DocFn,
 }
 
-fn entry<O: PluginOptions, T: ?Sized + 'static>(
-    make: impl Fn(O) -> Box<T> + Send + Sync + 'static,
-) -> Entry<T> {
+fn entry<O: PluginOptions, T: ?Sized + 'static>(make: impl Fn(O) -> Box<T> + Send + Sync + 'static) -> Entry<T> {
     Entry {
         create: Box::new(move |value| {
             let (opts, warnings) = options::decode::<O>(value)?;
@@ -169,18 +166,13 @@ impl Registry {
             return false;
         }
         if name.contains(['/', '#']) || name.chars().any(char::is_whitespace) {
-            self.problems.push(format!(
-                "{kind} {name:?} must not contain '/', '#' or spaces"
-            ));
+            self.problems
+                .push(format!("{kind} {name:?} must not contain '/', '#' or spaces"));
             return false;
         }
-        if let Some(other) = PluginKind::ALL
-            .into_iter()
-            .find(|k| self.contains(*k, name))
-        {
-            self.problems.push(format!(
-                "{kind} {name:?} is registered twice (already a {other})"
-            ));
+        if let Some(other) = PluginKind::ALL.into_iter().find(|k| self.contains(*k, name)) {
+            self.problems
+                .push(format!("{kind} {name:?} is registered twice (already a {other})"));
             return false;
         }
         true
@@ -232,11 +224,7 @@ impl Registry {
     pub fn docs(&self) -> Vec<PluginDoc> {
         PluginKind::ALL
             .into_iter()
-            .flat_map(|k| {
-                self.names(k)
-                    .filter_map(move |n| self.doc(k, n))
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|k| self.names(k).filter_map(move |n| self.doc(k, n)).collect::<Vec<_>>())
             .collect()
     }
 
@@ -245,15 +233,9 @@ impl Registry {
             .into_iter()
             .find(|k| *k != kind && self.contains(*k, name));
         let hint = if let Some(other) = elsewhere {
-            Some(format!(
-                "{name} is a {other}: list it under {}",
-                other.section()
-            ))
+            Some(format!("{name} is a {other}: list it under {}", other.section()))
         } else if !kind.prefixes().iter().any(|p| name.starts_with(p)) {
-            Some(format!(
-                "a {kind} type starts with {}",
-                kind.prefixes().join(" or ")
-            ))
+            Some(format!("a {kind} type starts with {}", kind.prefixes().join(" or ")))
         } else {
             let names: Vec<&str> = self.names(kind).collect();
             options::nearest(name, &names).map(|n| format!("did you mean {n}?"))
@@ -315,10 +297,7 @@ mod tests {
         assert_eq!(r.problems().len(), 3, "{:?}", r.problems());
         assert!(r.problems()[0].contains("must start with flusher_"));
         assert!(r.problems()[1].contains("registered twice"));
-        assert_eq!(
-            r.names(PluginKind::Flusher).collect::<Vec<_>>(),
-            vec!["flusher_nop"]
-        );
+        assert_eq!(r.names(PluginKind::Flusher).collect::<Vec<_>>(), vec!["flusher_nop"]);
     }
 
     #[test]
@@ -331,29 +310,20 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(f.description(), "nop");
 
-        let err = r
-            .create_flusher("flusher_nopp", &Value::Null)
-            .err()
-            .unwrap();
+        let err = r.create_flusher("flusher_nopp", &Value::Null).err().unwrap();
         assert_eq!(
             err.to_string(),
             "can't find plugin flusher_nopp (did you mean flusher_nop?)"
         );
         let err = r.create_flusher("sink_x", &Value::Null).err().unwrap();
-        assert!(
-            err.to_string()
-                .contains("a flusher type starts with flusher_"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("a flusher type starts with flusher_"), "{err}");
         let err = r.create_input("flusher_nop", &Value::Null).err().unwrap();
         assert!(err.to_string().contains("list it under flushers"), "{err}");
         let err = r
             .create_flusher("flusher_nop", &serde_json::json!({"Level": "high"}))
             .err()
             .unwrap();
-        assert!(
-            matches!(err, CreateError::Options(OptionError { key: Some(ref k), .. }) if k == "Level")
-        );
+        assert!(matches!(err, CreateError::Options(OptionError { key: Some(ref k), .. }) if k == "Level"));
     }
 
     #[test]
@@ -367,10 +337,7 @@ mod tests {
 
     #[test]
     fn parses_type_id_and_priority() {
-        assert_eq!(
-            parse_type("ext_basicauth/u1"),
-            ("ext_basicauth", Some("u1"))
-        );
+        assert_eq!(parse_type("ext_basicauth/u1"), ("ext_basicauth", Some("u1")));
         assert_eq!(parse_type("processor_x#3"), ("processor_x", None));
         assert_eq!(parse_type("flusher_http"), ("flusher_http", None));
     }

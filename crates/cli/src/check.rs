@@ -8,9 +8,7 @@ use loong_runtime::{ConfigError, PipelineConfig};
 
 /// Parses, creates and initialises each pipeline (then releases it), as the agent would at load.
 pub fn check(registry: Registry, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let env = Env {
         registry: Arc::new(registry),
         checkpoints: Arc::new(MemoryCheckpoints::default()),

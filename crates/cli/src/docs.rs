@@ -93,9 +93,7 @@ fn index(docs: &[PluginDoc]) -> String {
         by_kind.entry(d.kind.as_str()).or_default().push(d);
     }
     for (kind, docs) in by_kind {
-        out.push_str(&format!(
-            "\n## {kind}s\n\n| Type | Description |\n|---|---|\n"
-        ));
+        out.push_str(&format!("\n## {kind}s\n\n| Type | Description |\n|---|---|\n"));
         for d in docs {
             let first = d.description.lines().next().unwrap_or_default();
             out.push_str(&format!(

@@ -10,11 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "loong",
-    version,
-    about = "loong-rs: a log and observability data collector"
-)]
+#[command(name = "loong", version, about = "loong-rs: a log and observability data collector")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -41,10 +41,7 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
     if !args.config_dir.is_dir() {
-        bail!(
-            "config directory {} does not exist",
-            args.config_dir.display()
-        );
+        bail!("config directory {} does not exist", args.config_dir.display());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.io_threads.max(1))
@@ -68,9 +65,7 @@ pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
 
     if let Some(addr) = args.monitor {
         if !addr.ip().is_loopback() && !args.monitor_allow_remote {
-            bail!(
-                "--monitor {addr} is not a loopback address; pass --monitor-allow-remote to expose it"
-            );
+            bail!("--monitor {addr} is not a loopback address; pass --monitor-allow-remote to expose it");
         }
         let handle = monitor::install_recorder()?;
         let bound = runtime.block_on(monitor::serve(addr, handle, agent.health()))?;

@@ -58,16 +58,10 @@ impl Agent {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Agent {
-            child,
-            lines,
-            stderr,
-        }
+        Agent { child, lines, stderr }
     }
 
     fn next_json(&self, timeout: Duration) -> serde_json::Value {
@@ -97,13 +91,7 @@ impl Agent {
     /// SIGTERM, then the exit status.
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -133,28 +121,17 @@ fn write(path: &Path, text: &str) {
 }
 
 fn content<'a>(event: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    event
-        .get("contents")
-        .and_then(|c| c.get(key))
-        .and_then(|v| v.as_str())
+    event.get("contents").and_then(|c| c.get(key)).and_then(|v| v.as_str())
 }
 
 #[test]
 fn default_config_prints_events() {
     let data = tempfile::tempdir().unwrap();
     let root = workspace_root();
-    let agent = Agent::start(
-        &root.join("conf/continuous_pipeline_config/local"),
-        data.path(),
-        &[],
-    );
+    let agent = Agent::start(&root.join("conf/continuous_pipeline_config/local"), data.path(), &[]);
     let event = agent.next_json(Duration::from_secs(20));
     assert_eq!(event["eventType"], "log", "{event}");
-    assert_eq!(
-        content(&event, "content"),
-        Some("hello from loong-rs"),
-        "{event}"
-    );
+    assert_eq!(content(&event, "content"), Some("hello from loong-rs"), "{event}");
     let status = agent.terminate();
     assert!(status.success(), "exit status {status:?}");
 }
@@ -191,10 +168,7 @@ fn check_rejects_bad_configs_naming_file_plugin_and_key() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} accepted");
         let want = format!("{}: {expected}", path.display());
-        assert!(
-            stderr.contains(&want),
-            "{name}: expected\n  {want}\nin\n{stderr}"
-        );
+        assert!(stderr.contains(&want), "{name}: expected\n  {want}\nin\n{stderr}");
     }
     let good = dir.path().join("good.yaml");
     std::fs::write(
@@ -203,11 +177,7 @@ fn check_rejects_bad_configs_naming_file_plugin_and_key() {
     )
     .unwrap();
     let out = loong().arg("check").arg(&good).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("key \"Tiemout\": unknown option"),
         "unknown keys warn"
@@ -224,11 +194,7 @@ fn shipped_configs_are_valid() {
         }
     }
     let out = loong().arg("check").args(&files).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -254,10 +220,7 @@ fn hot_reload_applies_valid_changes_keeps_old_on_invalid_and_stops_on_removal() 
         if tag(&e).as_deref() == Some("two") {
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "reload not applied"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "reload not applied");
     }
 
     write(
@@ -265,18 +228,10 @@ fn hot_reload_applies_valid_changes_keeps_old_on_invalid_and_stops_on_removal() 
         "inputs: [{Type: metric_mock}]\nflushers: [{Type: flusher_nope}]\n",
     );
     agent.wait_stderr("can't find plugin flusher_nope", Duration::from_secs(20));
-    assert!(
-        agent
-            .stderr()
-            .contains("the previous version keeps running")
-    );
+    assert!(agent.stderr().contains("the previous version keeps running"));
     while agent.lines.try_recv().is_ok() {}
     let still = agent.next_json(Duration::from_secs(10));
-    assert_eq!(
-        tag(&still).as_deref(),
-        Some("two"),
-        "old version still runs"
-    );
+    assert_eq!(tag(&still).as_deref(), Some("two"), "old version still runs");
 
     std::fs::remove_file(&pipeline).unwrap();
     agent.wait_stderr("config removed; stopping", Duration::from_secs(20));
@@ -316,16 +271,10 @@ fn monitor_serves_metrics_and_health_on_loopback() {
         if m.contains("in_events_total{") {
             break m;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no flusher metrics:\n{m}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(20), "no flusher metrics:\n{m}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("in_events_total{"))
-        .unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("in_events_total{")).unwrap();
     for label in [
         "project=\"p1\"",
         "logstore=\"l1\"",
@@ -367,12 +316,7 @@ fn plugins_lists_every_plugin_and_docs_are_current() {
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    for want in [
-        "metric_mock",
-        "input_stdin",
-        "flusher_stdout",
-        "flusher_blackhole",
-    ] {
+    for want in ["metric_mock", "input_stdin", "flusher_stdout", "flusher_blackhole"] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
     let stdout = docs
@@ -387,14 +331,7 @@ fn plugins_lists_every_plugin_and_docs_are_current() {
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
-    for o in [
-        "OnlyStdout",
-        "FileName",
-        "MaxSize",
-        "MaxRolls",
-        "KeyValuePairs",
-        "Tags",
-    ] {
+    for o in ["OnlyStdout", "FileName", "MaxSize", "MaxRolls", "KeyValuePairs", "Tags"] {
         assert!(
             options.contains(&o),
             "flusher_stdout option {o} not documented: {options:?}"

@@ -12,8 +12,8 @@
 use bytes::Bytes;
 
 use crate::{
-    ByteArrayEvent, GroupInfo, KeyValues, Log, LogEvent, LogGroup, LogTag, MetricEvent,
-    MetricValue, PipelineEvent, PipelineGroupEvents, SpanEvent, TypedValue, v1::Content,
+    ByteArrayEvent, GroupInfo, KeyValues, Log, LogEvent, LogGroup, LogTag, MetricEvent, MetricValue, PipelineEvent,
+    PipelineGroupEvents, SpanEvent, TypedValue, v1::Content,
 };
 
 /// Prefix that marks a V1 content as a tag.
@@ -139,15 +139,13 @@ fn log_event_to_log(e: &LogEvent) -> Log {
     let mut log = log_with_time(e.timestamp, e.contents.len() + e.tags.len() + 1);
     log.contents
         .extend(e.contents.iter().map(|(k, v)| content(text(k), text(v))));
-    log.contents.extend(e.tags.iter().map(|(k, v)| {
-        content(
-            format!("{TAG_PREFIX}{}", String::from_utf8_lossy(k)),
-            text(v),
-        )
-    }));
+    log.contents.extend(
+        e.tags
+            .iter()
+            .map(|(k, v)| content(format!("{TAG_PREFIX}{}", String::from_utf8_lossy(k)), text(v))),
+    );
     if e.offset != 0 {
-        log.contents
-            .push(content(FILE_OFFSET_KEY, e.offset.to_string()));
+        log.contents.push(content(FILE_OFFSET_KEY, e.offset.to_string()));
     }
     log
 }
@@ -166,17 +164,13 @@ fn encode_labels(tags: &KeyValues) -> String {
 fn metric_to_log(e: &MetricEvent) -> Log {
     let mut log = log_with_time(e.timestamp, 4);
     log.contents.push(content("__name__", e.name.clone()));
-    log.contents
-        .push(content("__labels__", encode_labels(&e.tags)));
-    log.contents
-        .push(content("__time_nano__", e.timestamp.to_string()));
+    log.contents.push(content("__labels__", encode_labels(&e.tags)));
+    log.contents.push(content("__time_nano__", e.timestamp.to_string()));
     let value = match &e.value {
         MetricValue::Single(v) => v.to_string(),
         MetricValue::Multi(values) => {
-            let map: serde_json::Map<String, serde_json::Value> = values
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-                .collect();
+            let map: serde_json::Map<String, serde_json::Value> =
+                values.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect();
             serde_json::Value::Object(map).to_string()
         }
     };
@@ -188,8 +182,7 @@ fn metric_to_log(e: &MetricEvent) -> Log {
             TypedValue::Int(i) => i.to_string(),
             TypedValue::Float(f) => f.to_string(),
         };
-        log.contents
-            .push(content(format!("__typed_value__:{k}"), v));
+        log.contents.push(content(format!("__typed_value__:{k}"), v));
     }
     log
 }
@@ -228,10 +221,7 @@ fn span_to_log(e: &SpanEvent) -> Log {
         ("status", e.status.as_str().to_owned()),
         ("startTime", e.start_time.to_string()),
         ("endTime", e.end_time.to_string()),
-        (
-            "duration",
-            e.end_time.saturating_sub(e.start_time).to_string(),
-        ),
+        ("duration", e.end_time.saturating_sub(e.start_time).to_string()),
         ("attributes", tags_json(&e.tags).to_string()),
         ("links", serde_json::Value::Array(links).to_string()),
         ("events", serde_json::Value::Array(events).to_string()),
@@ -281,20 +271,14 @@ mod tests {
         let g = log_group_to_events(&v1_group());
         assert_eq!(g.group.tags.get_str("__hostname__").as_deref(), Some("h1"));
         assert_eq!(g.group.metadata.get_str(meta::TOPIC).as_deref(), Some("t"));
-        assert_eq!(
-            g.group.metadata.get_str(meta::SOURCE).as_deref(),
-            Some("10.0.0.1")
-        );
+        assert_eq!(g.group.metadata.get_str(meta::SOURCE).as_deref(), Some("10.0.0.1"));
         let PipelineEvent::Log(e) = &g.events[0] else {
             panic!("not a log")
         };
         assert_eq!(e.timestamp, 1_700_000_000_000_000_123);
         assert_eq!(e.offset, 4096);
         assert_eq!(e.body().map(|b| b.as_ref()), Some(&b"hello world"[..]));
-        assert_eq!(
-            e.tags.get_str("__path__").as_deref(),
-            Some("/var/log/a.log")
-        );
+        assert_eq!(e.tags.get_str("__path__").as_deref(), Some("/var/log/a.log"));
         assert_eq!(e.contents.len(), 2);
     }
 
@@ -311,12 +295,7 @@ mod tests {
         m.tags.insert("host", "b");
         m.tags.insert("app", "a");
         let log = event_to_log(&PipelineEvent::Metric(m));
-        let get = |k: &str| {
-            log.contents
-                .iter()
-                .find(|c| c.key == k)
-                .map(|c| c.value.as_str())
-        };
+        let get = |k: &str| log.contents.iter().find(|c| c.key == k).map(|c| c.value.as_str());
         assert_eq!(get("__name__"), Some("cpu"));
         assert_eq!(get("__labels__"), Some("app#$#a|host#$#b"));
         assert_eq!(get("__value__"), Some("0.5"));
@@ -334,12 +313,7 @@ mod tests {
             ..Default::default()
         };
         let log = event_to_log(&PipelineEvent::Span(span));
-        let get = |k: &str| {
-            log.contents
-                .iter()
-                .find(|c| c.key == k)
-                .map(|c| c.value.clone())
-        };
+        let get = |k: &str| log.contents.iter().find(|c| c.key == k).map(|c| c.value.clone());
         assert_eq!(get("kind").as_deref(), Some("server"));
         assert_eq!(get("duration").as_deref(), Some("3"));
         let links: serde_json::Value = serde_json::from_str(&get("links").unwrap()).unwrap();

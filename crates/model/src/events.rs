@@ -273,12 +273,7 @@ pub struct MetricEvent {
 }
 
 impl MetricEvent {
-    pub fn single(
-        name: impl Into<String>,
-        metric_type: MetricType,
-        value: f64,
-        timestamp: u64,
-    ) -> Self {
+    pub fn single(name: impl Into<String>, metric_type: MetricType, value: f64, timestamp: u64) -> Self {
         MetricEvent {
             name: name.into(),
             metric_type,

@@ -12,9 +12,7 @@ pub struct KeyValues<V = Bytes> {
 
 impl<V> KeyValues<V> {
     pub const fn new() -> Self {
-        Self {
-            entries: Vec::new(),
-        }
+        Self { entries: Vec::new() }
     }
 
     pub fn with_capacity(n: usize) -> Self {
@@ -33,18 +31,12 @@ impl<V> KeyValues<V> {
 
     pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&V> {
         let key = key.as_ref();
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, key: impl AsRef<[u8]>) -> Option<&mut V> {
         let key = key.as_ref();
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v)
+        self.entries.iter_mut().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v)
     }
 
     pub fn contains(&self, key: impl AsRef<[u8]>) -> bool {

@@ -80,10 +80,7 @@ impl Agent {
             if let Some(first) = seen.get(&name) {
                 let e = ConfigError::file(
                     path,
-                    format!(
-                        "config name {name:?} is already used by {}",
-                        first.display()
-                    ),
+                    format!("config name {name:?} is already used by {}", first.display()),
                 );
                 errors.insert(path.display().to_string(), e.to_string());
                 if self.settled.get(path) != Some(text) {
@@ -97,12 +94,7 @@ impl Agent {
                 continue;
             }
             if self.settled.get(path) == Some(text) {
-                if let Some(e) = self
-                    .health
-                    .read()
-                    .config_errors
-                    .get(&path.display().to_string())
-                {
+                if let Some(e) = self.health.read().config_errors.get(&path.display().to_string()) {
                     errors.insert(path.display().to_string(), e.clone());
                 }
                 continue;
@@ -133,8 +125,7 @@ impl Agent {
                 entry.running.stop(StopMode::Drain);
             }
         }
-        self.settled
-            .retain(|p, _| files.iter().any(|(f, _)| f == p));
+        self.settled.retain(|p, _| files.iter().any(|(f, _)| f == p));
         *self.health.write() = Health {
             pipelines: self.pipelines(),
             config_errors: errors,
@@ -159,10 +150,7 @@ impl Agent {
             Some(old) => {
                 tracing::info!(pipeline = %name, "config changed; reloading");
                 let previous = old.running.config().clone();
-                (
-                    old.running.stop(StopMode::Handover),
-                    Some((previous, old.text)),
-                )
+                (old.running.stop(StopMode::Handover), Some((previous, old.text)))
             }
             None => (Vec::new(), None),
         };
@@ -189,18 +177,11 @@ impl Agent {
 
     /// The new version failed to initialise after the old one stopped (a port still in use, say):
     /// bring the old version back with the batches it had.
-    fn restart_previous(
-        &mut self,
-        name: &str,
-        config: PipelineConfig,
-        text: String,
-        carried: Vec<Batch>,
-    ) {
+    fn restart_previous(&mut self, name: &str, config: PipelineConfig, text: String, carried: Vec<Batch>) {
         match builder::create(config, &self.env).and_then(|c| c.init()) {
             Ok(built) => {
                 let running = RunningPipeline::start(built, carried);
-                self.pipelines
-                    .insert(name.to_owned(), Entry { running, text });
+                self.pipelines.insert(name.to_owned(), Entry { running, text });
             }
             Err(e) => {
                 tracing::error!(pipeline = %name, error = %e, "the previous version could not be restarted either")

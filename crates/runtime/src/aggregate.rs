@@ -60,16 +60,12 @@ impl Aggregator for DefaultAggregator {
         "batches events per source by count, bytes and time"
     }
 
-    fn record(
-        &mut self,
-        mut group: PipelineGroupEvents,
-        ready: &mut Vec<PipelineGroupEvents>,
-    ) -> Result<()> {
+    fn record(&mut self, mut group: PipelineGroupEvents, ready: &mut Vec<PipelineGroupEvents>) -> Result<()> {
         let key = Self::source_key(&group.group);
         let bytes = group.byte_size();
         if let Some(open) = self.open.get_mut(&key) {
-            let fits = open.group.events.len() + group.events.len() <= self.max_events
-                && open.bytes + bytes <= self.max_bytes;
+            let fits =
+                open.group.events.len() + group.events.len() <= self.max_events && open.bytes + bytes <= self.max_bytes;
             if fits {
                 open.group.events.append(&mut group.events);
                 open.group.acks.merge(group.acks.take());

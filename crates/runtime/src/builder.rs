@@ -8,8 +8,7 @@ use std::time::Duration;
 use loong_api::options::{self, OptionError};
 use loong_api::registry::CreateError;
 use loong_api::{
-    Aggregator, CheckpointStore, Context, Extension, Flusher, GlobalConfig, Input, Processor,
-    ReadySignal, Registry,
+    Aggregator, CheckpointStore, Context, Extension, Flusher, GlobalConfig, Input, Processor, ReadySignal, Registry,
 };
 
 use crate::aggregate::DefaultAggregator;
@@ -97,24 +96,18 @@ fn option_error(config: &PipelineConfig, spec: &PluginSpec, e: OptionError) -> C
 fn create_error(config: &PipelineConfig, spec: &PluginSpec, e: CreateError) -> ConfigError {
     match e {
         CreateError::Options(e) => option_error(config, spec, e),
-        unknown @ CreateError::Unknown { .. } => {
-            ConfigError::plugin(&config.path, &spec.label(), unknown.to_string())
-        }
+        unknown @ CreateError::Unknown { .. } => ConfigError::plugin(&config.path, &spec.label(), unknown.to_string()),
     }
 }
 
 /// Creates every plugin of `config` and decodes its options. No plugin is initialised.
 pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError> {
-    let (global, global_warnings) =
-        options::decode::<GlobalConfig>(&config.global).map_err(|e| match e.key {
-            Some(key) => ConfigError::key(&config.path, Some("global"), &key, e.message),
-            None => ConfigError::plugin(&config.path, "global", e.message),
-        })?;
+    let (global, global_warnings) = options::decode::<GlobalConfig>(&config.global).map_err(|e| match e.key {
+        Some(key) => ConfigError::key(&config.path, Some("global"), &key, e.message),
+        None => ConfigError::plugin(&config.path, "global", e.message),
+    })?;
     let global = Arc::new(global);
-    let mut warnings: Vec<String> = global_warnings
-        .iter()
-        .map(|w| format!("global: {w}"))
-        .collect();
+    let mut warnings: Vec<String> = global_warnings.iter().map(|w| format!("global: {w}")).collect();
 
     let extensions = Extensions::new();
     let factory = ContextFactory {

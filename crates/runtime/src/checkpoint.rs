@@ -16,8 +16,7 @@ pub struct FileCheckpoints {
 impl FileCheckpoints {
     pub fn open(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join("checkpoints");
-        fs::create_dir_all(&dir)
-            .with_context(|| format!("creating checkpoint directory {}", dir.display()))?;
+        fs::create_dir_all(&dir).with_context(|| format!("creating checkpoint directory {}", dir.display()))?;
         Ok(FileCheckpoints { dir })
     }
 
@@ -66,12 +65,8 @@ mod tests {
     fn saves_and_reads_back_across_instances() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpoints::open(dir.path()).unwrap();
-        store
-            .save("app/input_file/1/offsets", b"{\"a\":1}")
-            .unwrap();
-        store
-            .save("app/input_file/1/offsets", b"{\"a\":2}")
-            .unwrap();
+        store.save("app/input_file/1/offsets", b"{\"a\":1}").unwrap();
+        store.save("app/input_file/1/offsets", b"{\"a\":2}").unwrap();
         let again = FileCheckpoints::open(dir.path()).unwrap();
         assert_eq!(
             again.get("app/input_file/1/offsets").as_deref(),

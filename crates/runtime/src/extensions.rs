@@ -34,9 +34,7 @@ impl Extensions {
     }
 
     pub(crate) fn host(&self) -> Arc<dyn ExtensionHost> {
-        self.this
-            .upgrade()
-            .expect("extensions outlive their contexts")
+        self.this.upgrade().expect("extensions outlive their contexts")
     }
 
     pub(crate) fn insert(&self, name: &str, ext: Arc<dyn Extension>) {
@@ -58,11 +56,7 @@ impl Extensions {
 }
 
 impl ExtensionHost for Extensions {
-    fn get_extension(
-        &self,
-        name: &str,
-        options: Option<&serde_json::Value>,
-    ) -> Result<Arc<dyn Extension>> {
+    fn get_extension(&self, name: &str, options: Option<&serde_json::Value>) -> Result<Arc<dyn Extension>> {
         let name = name.split('#').next().unwrap_or(name).trim();
         if let Some(ext) = self.by_name.lock().get(name) {
             return Ok(ext.clone());

@@ -52,17 +52,9 @@ pub async fn serve(
     Ok(local)
 }
 
-fn respond(
-    path: &str,
-    metrics: &PrometheusHandle,
-    health: &RwLock<Health>,
-) -> Response<Full<Bytes>> {
+fn respond(path: &str, metrics: &PrometheusHandle, health: &RwLock<Health>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            metrics.render(),
-        ),
+        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
         "/health" => {
             let h = health.read().clone();
             let body = serde_json::json!({

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use loong_api::{
-    Context, Encoder, Extension, Flusher, FlusherV2, LogGroup, MemoryCheckpoints, PipelineContext,
-    PipelineGroupEvents, Registry, Result,
+    Context, Encoder, Extension, Flusher, FlusherV2, LogGroup, MemoryCheckpoints, PipelineContext, PipelineGroupEvents,
+    Registry, Result,
 };
 use loong_runtime::builder::{self, Env};
 use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
@@ -49,11 +49,7 @@ impl Encoder for PrefixEncoder {
         Ok(vec![])
     }
     fn encode_v2(&self, group: &PipelineGroupEvents) -> Result<Vec<Bytes>> {
-        Ok(vec![Bytes::from(format!(
-            "{}{}",
-            self.0,
-            group.events.len()
-        ))])
+        Ok(vec![Bytes::from(format!("{}{}", self.0, group.events.len()))])
     }
 }
 
@@ -74,11 +70,7 @@ struct UsingFlusher {
 impl Flusher for UsingFlusher {
     fn init(&mut self, ctx: &Context) -> Result<()> {
         let ext = ctx.get_extension(&self.opts.encoder, self.opts.encoder_options.as_ref())?;
-        anyhow::ensure!(
-            ext.as_encoder().is_some(),
-            "{} is not an encoder",
-            self.opts.encoder
-        );
+        anyhow::ensure!(ext.as_encoder().is_some(), "{} is not an encoder", self.opts.encoder);
         self.encoder = Some(ext);
         Ok(())
     }
@@ -103,9 +95,7 @@ impl FlusherV2 for UsingFlusher {
         let enc = self.encoder.as_ref().unwrap().as_encoder().unwrap();
         for g in groups {
             for payload in enc.encode_v2(g)? {
-                EVENTS
-                    .lock()
-                    .push(String::from_utf8_lossy(&payload).into_owned());
+                EVENTS.lock().push(String::from_utf8_lossy(&payload).into_owned());
             }
         }
         Ok(())
@@ -142,14 +132,9 @@ struct NoOpts {}
 
 fn env() -> Env {
     let mut r = Registry::new();
-    r.add_extension_creator("ext_prefix", |o: PrefixOpts| {
-        Box::new(PrefixEncoder(o.prefix))
-    });
+    r.add_extension_creator("ext_prefix", |o: PrefixOpts| Box::new(PrefixEncoder(o.prefix)));
     r.add_flusher_creator("flusher_using", |o: UseOpts| {
-        Box::new(UsingFlusher {
-            opts: o,
-            encoder: None,
-        })
+        Box::new(UsingFlusher { opts: o, encoder: None })
     });
     r.add_input_creator("metric_once", |_: NoOpts| Box::new(Once(false)));
     Env {
@@ -176,17 +161,10 @@ extensions:
     Prefix: "a:"
 "#;
     let config = PipelineConfig::parse(Path::new("ext.yaml"), yaml).unwrap();
-    let pipeline = RunningPipeline::start(
-        builder::create(config, &env()).unwrap().init().unwrap(),
-        Vec::new(),
-    );
+    let pipeline = RunningPipeline::start(builder::create(config, &env()).unwrap().init().unwrap(), Vec::new());
     let start = std::time::Instant::now();
     while EVENTS.lock().iter().filter(|e| e.ends_with(":1")).count() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            EVENTS.lock()
-        );
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", EVENTS.lock());
         std::thread::sleep(Duration::from_millis(10));
     }
     pipeline.stop(StopMode::Drain);
@@ -196,10 +174,7 @@ extensions:
         "{events:?}"
     );
     assert_eq!(events[0], "init ext_prefix/a");
-    let first_ext_stop = events
-        .iter()
-        .position(|e| e.starts_with("stop ext"))
-        .unwrap();
+    let first_ext_stop = events.iter().position(|e| e.starts_with("stop ext")).unwrap();
     let last_flusher_stop = events.iter().rposition(|e| e == "stop flusher").unwrap();
     assert!(
         last_flusher_stop < first_ext_stop,
@@ -219,5 +194,10 @@ fn missing_extension_is_an_init_error_naming_the_plugin() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.starts_with("bad.yaml: flushers[0] flusher_using: init failed: extension ext_prefix/nope is not configured"), "{err}");
+    assert!(
+        err.starts_with(
+            "bad.yaml: flushers[0] flusher_using: init failed: extension ext_prefix/nope is not configured"
+        ),
+        "{err}"
+    );
 }

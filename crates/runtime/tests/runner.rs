@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use loong_api::model::{Ack, AckSet, AckStatus};
 use loong_api::{
-    Collector, Context, Flusher, FlusherV1, FlusherV2, GroupInfo, Input, LogEvent, LogGroup,
-    MemoryCheckpoints, MetricInput, PipelineContext, PipelineEvent, PipelineGroupEvents, Registry,
-    Result,
+    Collector, Context, Flusher, FlusherV1, FlusherV2, GroupInfo, Input, LogEvent, LogGroup, MemoryCheckpoints,
+    MetricInput, PipelineContext, PipelineEvent, PipelineGroupEvents, Registry, Result,
 };
 use loong_runtime::builder::{self, Env};
 use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
@@ -107,9 +106,7 @@ impl ProbeFlusher {
         self.probe.calls.fetch_add(1, Ordering::SeqCst);
         let remaining = self.probe.fail_remaining.load(Ordering::SeqCst);
         if remaining > 0 {
-            self.probe
-                .fail_remaining
-                .store(remaining - 1, Ordering::SeqCst);
+            self.probe.fail_remaining.store(remaining - 1, Ordering::SeqCst);
             anyhow::bail!("backend unavailable ({remaining} more failures)");
         }
         self.probe.delivered.lock().extend(bodies);
@@ -178,9 +175,7 @@ fn env() -> Env {
         })
     });
     r.add_flusher_creator("flusher_probe", |o: ProbeOpts| {
-        Box::new(ProbeFlusher {
-            probe: probe(&o.probe),
-        })
+        Box::new(ProbeFlusher { probe: probe(&o.probe) })
     });
     assert!(r.problems().is_empty());
     Env {
@@ -212,11 +207,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 fn assert_exactly(delivered: &[u64], n: u64) {
     let set: BTreeSet<u64> = delivered.iter().copied().collect();
     assert_eq!(set.len(), delivered.len(), "duplicates delivered");
-    assert_eq!(
-        set,
-        (0..n).collect::<BTreeSet<_>>(),
-        "missing or extra events"
-    );
+    assert_eq!(set, (0..n).collect::<BTreeSet<_>>(), "missing or extra events");
 }
 
 #[test]
@@ -282,11 +273,7 @@ flushers: [{Type: flusher_probe, Probe: hold}]
     let polls = p.ready_calls.load(Ordering::SeqCst) - calls_before;
     // A 10 ms busy poll would be ~200 calls in 2 s; the backoff caps the wait at 500 ms.
     assert!(polls <= 8, "is_ready polled {polls} times in 2 s");
-    assert_eq!(
-        p.produced.load(Ordering::SeqCst),
-        produced,
-        "input stopped reading"
-    );
+    assert_eq!(p.produced.load(Ordering::SeqCst), produced, "input stopped reading");
     assert!(p.delivered.lock().is_empty());
 
     p.ready.store(true, Ordering::SeqCst);
@@ -318,10 +305,7 @@ flushers: [{Type: flusher_probe, Probe: handover-old}]
     std::thread::sleep(Duration::from_millis(100));
     let carried = pipeline.stop(StopMode::Handover);
     assert!(old.delivered.lock().is_empty());
-    assert!(
-        old.acked.lock().is_empty(),
-        "nothing acknowledged before delivery"
-    );
+    assert!(old.acked.lock().is_empty(), "nothing acknowledged before delivery");
     let events: usize = carried.iter().map(|b| b.event_count()).sum();
     let new = probe("handover-new");
     new.produced.store(u64::MAX / 2, Ordering::SeqCst);
@@ -367,17 +351,11 @@ flushers: [{Type: flusher_probe, Probe: bounded}]
         "stop took {:?}",
         start.elapsed()
     );
-    assert!(
-        p.urgent.load(Ordering::SeqCst),
-        "set_urgent(true) was called"
-    );
+    assert!(p.urgent.load(Ordering::SeqCst), "set_urgent(true) was called");
     assert!(p.stopped.load(Ordering::SeqCst));
     let acked = p.acked.lock();
     assert_eq!(acked.len(), 50);
-    assert!(
-        acked.iter().all(|(_, s)| *s == AckStatus::Abandoned),
-        "{acked:?}"
-    );
+    assert!(acked.iter().all(|(_, s)| *s == AckStatus::Abandoned), "{acked:?}");
 }
 
 #[test]

@@ -4,5 +4,6 @@
 pub fn register(registry: &mut loong_api::Registry) {
     loong_input_mock::register(registry);
     loong_input_stdin::register(registry);
+    loong_flusher_stdout::register(registry);
     loong_flusher_blackhole::register(registry);
 }

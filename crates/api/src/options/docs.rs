@@ -49,11 +49,7 @@ fn walk(node: &Value, root: &Value, defaults: &Value, prefix: &str, out: &mut Ve
         let default = defaults.get(name).cloned().unwrap_or(Value::Null);
         let resolved = resolve(child, root);
         let own = doc_text(child);
-        let description = if own.is_empty() {
-            doc_text(resolved)
-        } else {
-            own
-        };
+        let description = if own.is_empty() { doc_text(resolved) } else { own };
         let description = description
             .split("\n\n")
             .map(|p| p.replace('\n', " "))
@@ -105,15 +101,8 @@ fn type_name(node: &Value, root: &Value) -> String {
         if let Some(alts) = node.get(key).and_then(Value::as_array) {
             let consts: Vec<String> = alts
                 .iter()
-                .filter_map(|a| {
-                    a.get("const")
-                        .or_else(|| a.get("enum").and_then(|e| e.get(0)))
-                })
-                .map(|c| {
-                    c.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| c.to_string())
-                })
+                .filter_map(|a| a.get("const").or_else(|| a.get("enum").and_then(|e| e.get(0))))
+                .map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string()))
                 .collect();
             if !consts.is_empty() {
                 return format!("one of: {}", consts.join(", "));
@@ -129,11 +118,7 @@ fn type_name(node: &Value, root: &Value) -> String {
     if let Some(values) = node.get("enum").and_then(Value::as_array) {
         let names: Vec<String> = values
             .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            })
+            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
             .collect();
         return format!("one of: {}", names.join(", "));
     }

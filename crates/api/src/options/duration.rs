@@ -56,9 +56,9 @@ impl std::str::FromStr for Duration {
         if let Ok(ns) = s.parse::<u64>() {
             return Ok(Duration(std::time::Duration::from_nanos(ns)));
         }
-        humantime::parse_duration(s).map(Duration).map_err(|e| {
-            format!("invalid duration {s:?}: {e} (examples: \"10s\", \"500ms\", \"1m30s\")")
-        })
+        humantime::parse_duration(s)
+            .map(Duration)
+            .map_err(|e| format!("invalid duration {s:?}: {e} (examples: \"10s\", \"500ms\", \"1m30s\")"))
     }
 }
 
@@ -130,13 +130,8 @@ mod tests {
         assert_eq!(d, Duration::from_millis(500));
         let d: Duration = serde_json::from_str("\"1m30s\"").unwrap();
         assert_eq!(d, Duration::from_secs(90));
-        assert_eq!(
-            serde_json::to_string(&Duration::from_secs(90)).unwrap(),
-            "\"1m 30s\""
-        );
-        let err = serde_json::from_str::<Duration>("\"soon\"")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(serde_json::to_string(&Duration::from_secs(90)).unwrap(), "\"1m 30s\"");
+        let err = serde_json::from_str::<Duration>("\"soon\"").unwrap_err().to_string();
         assert!(err.contains("invalid duration"), "{err}");
         assert!(serde_json::from_str::<Duration>("-1").is_err());
     }

@@ -21,10 +21,7 @@ pub use docs::{OptionDoc, PluginDoc, options_doc};
 pub use duration::Duration;
 
 /// What a plugin's options struct must be. Implemented for every type that qualifies.
-pub trait PluginOptions:
-    Serialize + DeserializeOwned + JsonSchema + Default + Send + 'static
-{
-}
+pub trait PluginOptions: Serialize + DeserializeOwned + JsonSchema + Default + Send + 'static {}
 impl<T: Serialize + DeserializeOwned + JsonSchema + Default + Send + 'static> PluginOptions for T {}
 
 /// An option that could not be decoded.
@@ -57,10 +54,7 @@ pub fn decode<T: PluginOptions>(value: &Value) -> Result<(T, Vec<OptionWarning>)
         other => {
             return Err(OptionError {
                 key: None,
-                message: format!(
-                    "options must be an object of key: value, found {}",
-                    kind_of(other)
-                ),
+                message: format!("options must be an object of key: value, found {}", kind_of(other)),
             });
         }
     };
@@ -111,19 +105,14 @@ fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
                 None => return node,
             }
         }
-        if node.get("properties").is_some()
-            || node.get("additionalProperties").is_some()
-            || node.get("items").is_some()
+        if node.get("properties").is_some() || node.get("additionalProperties").is_some() || node.get("items").is_some()
         {
             return node;
         }
         let alternatives = ["anyOf", "oneOf", "allOf"]
             .iter()
             .find_map(|k| node.get(*k).and_then(Value::as_array));
-        match alternatives.and_then(|alts| {
-            alts.iter()
-                .find(|a| a.get("type") != Some(&Value::from("null")))
-        }) {
+        match alternatives.and_then(|alts| alts.iter().find(|a| a.get("type") != Some(&Value::from("null")))) {
             Some(next) => node = next,
             None => return node,
         }
@@ -131,13 +120,7 @@ fn resolve<'a>(node: &'a Value, root: &'a Value) -> &'a Value {
     node
 }
 
-fn canonicalize(
-    value: Value,
-    node: &Value,
-    root: &Value,
-    path: &str,
-    warnings: &mut Vec<OptionWarning>,
-) -> Value {
+fn canonicalize(value: Value, node: &Value, root: &Value, path: &str, warnings: &mut Vec<OptionWarning>) -> Value {
     let node = resolve(node, root);
     match value {
         Value::Object(map) => {
@@ -334,21 +317,12 @@ mod tests {
 
     #[test]
     fn unknown_key_warns_with_nearest_known_key() {
-        let (_, warnings) =
-            decode::<Opts>(&json!({"Timout": "1s", "Retry": {"MaxRetryTime": 1}})).unwrap();
+        let (_, warnings) = decode::<Opts>(&json!({"Timout": "1s", "Retry": {"MaxRetryTime": 1}})).unwrap();
         assert_eq!(warnings.len(), 2);
         assert_eq!(warnings[0].key, "Timout");
-        assert!(
-            warnings[0].message.contains("\"Timeout\""),
-            "{}",
-            warnings[0]
-        );
+        assert!(warnings[0].message.contains("\"Timeout\""), "{}", warnings[0]);
         assert_eq!(warnings[1].key, "Retry.MaxRetryTime");
-        assert!(
-            warnings[1].message.contains("\"MaxRetryTimes\""),
-            "{}",
-            warnings[1]
-        );
+        assert!(warnings[1].message.contains("\"MaxRetryTimes\""), "{}", warnings[1]);
     }
 
     #[test]

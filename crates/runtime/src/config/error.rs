@@ -14,12 +14,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(
-        file: &Path,
-        plugin: Option<&str>,
-        key: Option<&str>,
-        message: impl Into<String>,
-    ) -> Self {
+    fn new(file: &Path, plugin: Option<&str>, key: Option<&str>, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.to_owned(),
             plugin: plugin.map(str::to_owned),

@@ -44,12 +44,7 @@ pub struct PluginSpec {
 impl PluginSpec {
     /// How errors name the plugin: `flushers[1] flusher_http`.
     pub fn label(&self) -> String {
-        format!(
-            "{}[{}] {}",
-            self.kind.section(),
-            self.index,
-            self.plugin_type
-        )
+        format!("{}[{}] {}", self.kind.section(), self.index, self.plugin_type)
     }
 
     /// The instance name: `type/id` as written, or `type/N` by position (N from 1).
@@ -90,26 +85,20 @@ impl PipelineConfig {
     /// Reads and parses a config file. Plugin types and options are checked later, when the
     /// pipeline is built against a registry.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::file(path, format!("cannot read the file: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::file(path, format!("cannot read the file: {e}")))?;
         Self::parse(path, &text)
     }
 
     /// Parses config text; `path` names the config (its stem) and picks YAML or JSON.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let name = config_name(path)
-            .ok_or_else(|| ConfigError::file(path, "the file name has no stem"))?;
-        let text = substitute_env(text, |k| std::env::var(k).ok())
-            .map_err(|e| ConfigError::file(path, e))?;
-        let is_json = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let name = config_name(path).ok_or_else(|| ConfigError::file(path, "the file name has no stem"))?;
+        let text = substitute_env(text, |k| std::env::var(k).ok()).map_err(|e| ConfigError::file(path, e))?;
+        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let root: Value = if is_json {
-            serde_json::from_str(&text)
-                .map_err(|e| ConfigError::file(path, format!("invalid JSON: {e}")))?
+            serde_json::from_str(&text).map_err(|e| ConfigError::file(path, format!("invalid JSON: {e}")))?
         } else {
-            serde_yaml_ng::from_str(&text)
-                .map_err(|e| ConfigError::file(path, format!("invalid YAML: {e}")))?
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::file(path, format!("invalid YAML: {e}")))?
         };
         let Value::Object(mut root) = root else {
             return Err(ConfigError::file(
@@ -178,12 +167,7 @@ impl PipelineConfig {
         }
         if config.enable {
             if config.inputs.is_empty() {
-                return Err(ConfigError::key(
-                    path,
-                    None,
-                    "inputs",
-                    "at least one input is required",
-                ));
+                return Err(ConfigError::key(path, None, "inputs", "at least one input is required"));
             }
             if config.flushers.is_empty() {
                 return Err(ConfigError::key(
@@ -234,19 +218,10 @@ pub fn is_config_file(path: &Path) -> bool {
             .is_some_and(|e| CONFIG_EXTENSIONS.iter().any(|c| c.eq_ignore_ascii_case(e)))
 }
 
-fn plugin_spec(
-    path: &Path,
-    kind: PluginKind,
-    index: usize,
-    item: Value,
-) -> Result<PluginSpec, ConfigError> {
+fn plugin_spec(path: &Path, kind: PluginKind, index: usize, item: Value) -> Result<PluginSpec, ConfigError> {
     let position = format!("{}[{index}]", kind.section());
     let Value::Object(mut map) = item else {
-        return Err(ConfigError::plugin(
-            path,
-            &position,
-            "expected a mapping with a Type",
-        ));
+        return Err(ConfigError::plugin(path, &position, "expected a mapping with a Type"));
     };
     let type_key = map.keys().find(|k| k.eq_ignore_ascii_case("type")).cloned();
     let Some(Value::String(type_string)) = type_key.and_then(|k| map.remove(&k)) else {
@@ -259,12 +234,7 @@ fn plugin_spec(
     };
     let (plugin_type, id) = parse_type(&type_string);
     if plugin_type.is_empty() {
-        return Err(ConfigError::key(
-            path,
-            Some(&position),
-            "Type",
-            "empty plugin type",
-        ));
+        return Err(ConfigError::key(path, Some(&position), "Type", "empty plugin type"));
     }
     Ok(PluginSpec {
         kind,
@@ -349,8 +319,7 @@ extensions:
         );
         let err = parse("a.yaml", "input: []\n").unwrap_err();
         assert!(
-            err.to_string()
-                .contains("unknown top-level key (did you mean inputs?)"),
+            err.to_string().contains("unknown top-level key (did you mean inputs?)"),
             "{err}"
         );
         let err = parse("a.yaml", "inputs: [\n").unwrap_err();

@@ -1,10 +1,7 @@
 /// Replaces `${VAR}` and `${VAR:default}` with values from `lookup`. `$${` stays a literal `${`.
 /// A variable that is unset and has no default is an error, so a typo does not silently become an
 /// empty string.
-pub fn substitute_env(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+pub fn substitute_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("${") {
@@ -59,10 +56,7 @@ mod tests {
     #[test]
     fn substitutes_variables_and_defaults() {
         assert_eq!(substitute_env("a: ${HOST}", env).unwrap(), "a: h1");
-        assert_eq!(
-            substitute_env("a: ${PORT:8080}/${HOST:x}", env).unwrap(),
-            "a: 8080/h1"
-        );
+        assert_eq!(substitute_env("a: ${PORT:8080}/${HOST:x}", env).unwrap(), "a: 8080/h1");
         assert_eq!(substitute_env("a: ${EMPTY:}", env).unwrap(), "a: ");
         assert_eq!(substitute_env("a: $${HOST}", env).unwrap(), "a: ${HOST}");
     }

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use loong_api::global::FlushRetry;
 use loong_api::model::{AckStatus, convert};
-use loong_api::{
-    Flusher, GlobalConfig, LogGroup, PipelineContext, PipelineGroupEvents, StructureType,
-};
+use loong_api::{Flusher, GlobalConfig, LogGroup, PipelineContext, PipelineGroupEvents, StructureType};
 use rand::Rng;
 
 use super::FlushMsg;
@@ -238,8 +236,7 @@ impl Loop<'_> {
                         m.in_groups.increment(batch.groups.len() as u64);
                         m.in_size
                             .increment(batch.groups.iter().map(|g| g.byte_size() as u64).sum());
-                        m.total_delay_ms
-                            .increment(batch.created.elapsed().as_millis() as u64);
+                        m.total_delay_ms.increment(batch.created.elapsed().as_millis() as u64);
                         break;
                     }
                     Err(e) => {
@@ -283,21 +280,16 @@ impl Loop<'_> {
         let use_v2 = has_v2 && (structure == StructureType::V2 || slot.plugin.as_v1().is_none());
         if use_v2 {
             let mut ctx = PipelineContext::noop();
-            slot.plugin
-                .as_v2()
-                .expect("checked")
-                .export(&batch.groups, &mut ctx)
+            slot.plugin.as_v2().expect("checked").export(&batch.groups, &mut ctx)
         } else {
             let groups = batch
                 .v1
                 .get_or_insert_with(|| convert::events_to_log_groups(&batch.groups));
             let config = slot.ctx.config_name().to_owned();
-            slot.plugin.as_v1().expect("validated at build").flush(
-                &self.project,
-                &self.logstore,
-                &config,
-                groups,
-            )
+            slot.plugin
+                .as_v1()
+                .expect("validated at build")
+                .flush(&self.project, &self.logstore, &config, groups)
         }
     }
 
@@ -312,10 +304,7 @@ impl Loop<'_> {
                 return false;
             }
             let (slot, _) = &self.flushers[i];
-            if slot
-                .plugin
-                .is_ready(&self.project, &self.logstore, self.logstore_key)
-            {
+            if slot.plugin.is_ready(&self.project, &self.logstore, self.logstore_key) {
                 return true;
             }
             self.shared.ready.wait_since(generation, wait);

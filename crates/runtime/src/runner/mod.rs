@@ -70,8 +70,7 @@ impl CollectorSink for QueueSink {
         if self.shared.inputs_closed() {
             return Err(CollectorClosed);
         }
-        shared::send_blocking(&self.tx, InMsg::Group(group), &self.shared)
-            .map_err(|_| CollectorClosed)
+        shared::send_blocking(&self.tx, InMsg::Group(group), &self.shared).map_err(|_| CollectorClosed)
     }
 }
 
@@ -119,10 +118,7 @@ impl RunningPipeline {
             if slot.plugin.as_service().is_some() {
                 let result = {
                     let _g = slot.ctx.span().enter();
-                    slot.plugin
-                        .as_service()
-                        .expect("checked")
-                        .start(collector.clone())
+                    slot.plugin.as_service().expect("checked").start(collector.clone())
                 };
                 match result {
                     Ok(()) => service_inputs.push(slot),
@@ -196,9 +192,7 @@ impl RunningPipeline {
             join_until(t, deadline + Duration::from_secs(1), &name, "process");
         }
         let leftover = match self.flush_thread.take() {
-            Some(t) => {
-                join_until(t, deadline + Duration::from_secs(2), &name, "flush").unwrap_or_default()
-            }
+            Some(t) => join_until(t, deadline + Duration::from_secs(2), &name, "flush").unwrap_or_default(),
             None => Vec::new(),
         };
         watchdog.finish();
@@ -232,19 +226,10 @@ fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) 
 
 /// Joins a stage thread, giving up (and leaving it detached) at `deadline`: a plugin call that never
 /// returns must not hang the agent's exit.
-fn join_until<T: Send + 'static>(
-    thread: JoinHandle<T>,
-    deadline: Instant,
-    pipeline: &str,
-    stage: &str,
-) -> Option<T> {
+fn join_until<T: Send + 'static>(thread: JoinHandle<T>, deadline: Instant, pipeline: &str, stage: &str) -> Option<T> {
     while !thread.is_finished() {
         if Instant::now() >= deadline {
-            tracing::error!(
-                pipeline,
-                stage,
-                "stage did not stop in time; leaving it behind"
-            );
+            tracing::error!(pipeline, stage, "stage did not stop in time; leaving it behind");
             return None;
         }
         std::thread::sleep(Duration::from_millis(5));

@@ -1,0 +1,46 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Prints every event as a JSON line to standard output, a rolling file, or the agent's log.
+///
+/// V1 logs print as `{"key":"value",…,"__time__":"<seconds>"}`; V2 events as
+/// `{"eventType":"log|metric|span|byteArray","name":…,"timestamp":…,"observedTimestamp":…,"tags":{…},…}`
+/// with the fields of their kind (a log's contents at the top level, as LoongCollector prints them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct StdoutConfig {
+    /// Print to the process's standard output. When false, print to `FileName`, or to the agent's
+    /// log (stderr) when no file is named.
+    #[serde(rename = "OnlyStdout")]
+    pub only_stdout: bool,
+    /// File to print to when `OnlyStdout` is false; rolled by size.
+    #[serde(rename = "FileName")]
+    pub file_name: String,
+    /// Size in bytes at which `FileName` is rolled to `FileName.1` (older rolls shift to `.2`, …).
+    /// 0 or less means 1 MiB.
+    #[serde(rename = "MaxSize")]
+    pub max_size: i64,
+    /// Rolled files kept besides the current one. 0 or less means 1.
+    #[serde(rename = "MaxRolls")]
+    pub max_rolls: i64,
+    /// V1 logs as `{"key":"value",…}` pairs; when false, as the whole log
+    /// (`{"Time":…,"Contents":[{"Key":…,"Value":…}]}`).
+    #[serde(rename = "KeyValuePairs")]
+    pub key_value_pairs: bool,
+    /// Print a header line with the group's topic, tags and metadata before each group's events.
+    #[serde(rename = "Tags")]
+    pub tags: bool,
+}
+
+impl Default for StdoutConfig {
+    fn default() -> Self {
+        StdoutConfig {
+            only_stdout: false,
+            file_name: String::new(),
+            max_size: 1024 * 1024,
+            max_rolls: 1,
+            key_value_pairs: true,
+            tags: false,
+        }
+    }
+}
