@@ -120,8 +120,9 @@ fn write(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A log content: flusher_stdout prints a V2 log's contents at the top level, as LoongCollector does.
 fn content<'a>(event: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    event.get("contents").and_then(|c| c.get(key)).and_then(|v| v.as_str())
+    event.get(key).and_then(|v| v.as_str())
 }
 
 #[test]
@@ -204,12 +205,12 @@ fn hot_reload_applies_valid_changes_keeps_old_on_invalid_and_stops_on_removal() 
     let pipeline = conf.path().join("app.yaml");
     let config = |tag: &str| {
         format!(
-            "global: {{StructureType: v2}}\ninputs:\n  - Type: metric_mock\n    Interval: 50ms\n    Tags: {{version: \"{tag}\"}}\naggregators: []\nflushers:\n  - Type: flusher_stdout\n    OnlyStdout: true\n"
+            "global: {{StructureType: v2}}\ninputs:\n  - Type: metric_mock\n    Interval: 50ms\n    Fields: {{version: \"{tag}\"}}\naggregators: []\nflushers:\n  - Type: flusher_stdout\n    OnlyStdout: true\n"
         )
     };
     write(&pipeline, &config("one"));
     let agent = Agent::start(conf.path(), data.path(), &[]);
-    let tag = |e: &serde_json::Value| e["tags"]["version"].as_str().map(str::to_owned);
+    let tag = |e: &serde_json::Value| content(e, "version").map(str::to_owned);
     let first = agent.next_json(Duration::from_secs(20));
     assert_eq!(tag(&first).as_deref(), Some("one"), "{first}");
 
@@ -343,4 +344,48 @@ fn plugins_lists_every_plugin_and_docs_are_current() {
         .status()
         .unwrap();
     assert!(status.success(), "docs/plugins is stale: run `make gen`");
+}
+
+#[test]
+fn stdin_lines_are_printed_and_the_agent_exits_cleanly() {
+    let conf = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write(
+        &conf.path().join("stdin.yaml"),
+        "global: {StructureType: v2}\ninputs: [{Type: input_stdin}]\naggregators: []\nflushers: [{Type: flusher_stdout, OnlyStdout: true}]\n",
+    );
+    let mut child = loong()
+        .args(["run", "--config-dir"])
+        .arg(conf.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = (0..100).map(|i| format!("line {i} \u{00e9} \"quoted\"")).collect();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for l in &lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+    }
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut got = Vec::new();
+    let mut line = String::new();
+    while got.len() < lines.len() {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "output ended after {} lines",
+            got.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        got.push(content(&v, "content").unwrap().to_owned());
+    }
+    assert_eq!(got, lines);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
 }
