@@ -1,4 +1,4 @@
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use loong_api::{Collector, Context, GroupInfo, Input, KeyValues, LogEvent, MetricInput, PipelineEvent, Result};
 
@@ -92,7 +92,7 @@ impl MetricInput for MockInput {
             }
             return Ok(());
         }
-        let timestamp = now_ns();
+        let timestamp = loong_api::model::now_nanos();
         let events: Vec<PipelineEvent> = (1..=count as i64)
             .map(|i| self.event(self.index.wrapping_add(i), timestamp).into())
             .collect();
@@ -107,13 +107,6 @@ impl MetricInput for MockInput {
         self.produced += count;
         Ok(())
     }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

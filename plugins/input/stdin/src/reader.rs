@@ -2,7 +2,6 @@
 
 use std::io::{self, BufRead};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use loong_api::{Collector, GroupInfo, LogEvent, PipelineEvent};
@@ -205,7 +204,7 @@ impl Pending {
             start: self.line_start,
             end: self.line_start + len,
             raw_size: (self.line_seen + usize::from(newline)) as u64,
-            timestamp: now_ns(),
+            timestamp: loong_api::model::now_nanos(),
         });
         self.line_start = self.buf.len();
         self.line_seen = 0;
@@ -236,13 +235,6 @@ impl Pending {
         }
         true
     }
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
