@@ -5,15 +5,16 @@ use serde::{Deserialize, Serialize};
 ///
 /// V1 logs print as `{"key":"value",…,"__time__":"<seconds>"}`; V2 events as
 /// `{"eventType":"log|metric|span|byteArray","name":…,"timestamp":…,"observedTimestamp":…,"tags":{…},…}`
-/// with the fields of their kind (a log's contents at the top level, as LoongCollector prints them).
+/// followed by the fields of their kind (a log's contents at the top level, as LoongCollector prints
+/// them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct StdoutConfig {
     /// Print to the process's standard output. When false, print to `FileName`, or to the agent's
-    /// log (stderr) when no file is named.
+    /// log (target `flusher_stdout`) when no file is named.
     #[serde(rename = "OnlyStdout")]
     pub only_stdout: bool,
-    /// File to print to when `OnlyStdout` is false; rolled by size.
+    /// File to print to when `OnlyStdout` is false, rolled by size.
     #[serde(rename = "FileName")]
     pub file_name: String,
     /// Size in bytes at which `FileName` is rolled to `FileName.1` (older rolls shift to `.2`, …).
@@ -23,11 +24,13 @@ pub struct StdoutConfig {
     /// Rolled files kept besides the current one. 0 or less means 1.
     #[serde(rename = "MaxRolls")]
     pub max_rolls: i64,
-    /// V1 logs as `{"key":"value",…}` pairs; when false, as the whole log
-    /// (`{"Time":…,"Contents":[{"Key":…,"Value":…}]}`).
+    /// Print V1 logs as `{"key":"value",…}` pairs. When false, print the whole log
+    /// (`{"Time":…,"Contents":[{"Key":…,"Value":…}],"Time_ns":…}`).
     #[serde(rename = "KeyValuePairs")]
     pub key_value_pairs: bool,
-    /// Print a header line with the group's topic, tags and metadata before each group's events.
+    /// Print a header line before each group's events: `{"logGroup":{…}}` with the topic,
+    /// logstore, logCount and tags for V1; `{"group":{…}}` with the events count, metadata and tags
+    /// for V2.
     #[serde(rename = "Tags")]
     pub tags: bool,
 }

@@ -7,6 +7,8 @@ use crate::config::StdoutConfig;
 use crate::format;
 use crate::output::{Output, RollingFile};
 
+const NOT_OPEN: &str = "flusher_stdout used before init or after stop";
+
 pub struct StdoutFlusher {
     config: StdoutConfig,
     output: Option<Output>,
@@ -23,26 +25,22 @@ impl StdoutFlusher {
     }
 
     fn output(&mut self) -> Result<&mut Output> {
-        self.output
-            .as_mut()
-            .context("flusher_stdout used before init or after stop")
+        self.output.as_mut().context(NOT_OPEN)
     }
 
     /// Renders with `render` into the reused buffer and writes it as one line.
     fn emit(&mut self, render: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        render(&mut line);
-        let result = self.output()?.line(&line);
-        self.line = line;
-        result.context("writing output")
+        let output = self.output.as_mut().context(NOT_OPEN)?;
+        self.line.clear();
+        render(&mut self.line);
+        output.line(&self.line).context("writing output")
     }
 }
 
 impl Flusher for StdoutFlusher {
     fn init(&mut self, _: &Context) -> Result<()> {
         let output = if self.config.only_stdout {
-            Output::Stdout(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()))
+            Output::stdout()
         } else if !self.config.file_name.is_empty() {
             let max_size = if self.config.max_size <= 0 {
                 1024 * 1024
@@ -128,22 +126,22 @@ impl FlusherV2 for StdoutFlusher {
 
 #[cfg(test)]
 mod tests {
-    use loong_api::model::{
-        ByteArrayEvent, GroupInfo, LogEvent, MetricEvent, MetricType, MetricValue, PipelineEvent, SpanEvent,
-        SpanInnerEvent, SpanKind, SpanLink, StatusCode, TypedValue, convert,
-    };
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use loong_api::model::{LogEvent, PipelineEvent, convert};
+    use loong_testkit::{SAMPLE_TIME_NS, log_events, mock_context, sample_events, sample_log_groups};
     use serde_json::{Value, json};
 
     use super::*;
 
-    fn file_flusher(dir: &Path, extra: StdoutConfig) -> (StdoutFlusher, std::path::PathBuf) {
+    fn file_flusher(dir: &Path, config: StdoutConfig) -> (StdoutFlusher, PathBuf) {
         let path = dir.join("out.log");
-        let config = StdoutConfig {
+        let mut f = StdoutFlusher::new(StdoutConfig {
             file_name: path.display().to_string(),
-            ..extra
-        };
-        let mut f = StdoutFlusher::new(config);
-        f.init(&loong_testkit::mock_context("flusher_stdout")).unwrap();
+            ..config
+        });
+        f.init(&mock_context(crate::NAME)).unwrap();
         (f, path)
     }
 
@@ -155,11 +153,8 @@ mod tests {
             .collect()
     }
 
-    fn group(events: Vec<PipelineEvent>) -> PipelineGroupEvents {
-        let mut info = GroupInfo::default();
-        info.tags.insert("host", "h1");
-        info.metadata.insert("__path__", "/var/log/a.log");
-        PipelineGroupEvents::new(info, events)
+    fn export(f: &mut StdoutFlusher, groups: &[PipelineGroupEvents]) {
+        f.export(groups, &mut PipelineContext::noop()).unwrap();
     }
 
     #[test]
@@ -167,124 +162,85 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut f, path) = file_flusher(dir.path(), StdoutConfig::default());
         let mut log = LogEvent::with_body("hello \"world\"\n", 1_700_000_000_000_000_123);
-        log.contents.insert("level", "info");
+        log.contents.insert("status", "200");
         log.tags.insert("t", "v");
         log.offset = 42;
+        log.level = "warn".into();
+        log.trace_id = "abc".into();
         log.observed_timestamp = 7;
-        f.export(&[group(vec![log.into()])], &mut PipelineContext::noop())
-            .unwrap();
+        export(
+            &mut f,
+            &[PipelineGroupEvents::new(Default::default(), vec![log.into()])],
+        );
         f.stop().unwrap();
-        let out = lines(&path);
+        let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
-            out,
-            vec![
-                json!({"eventType": "log", "name": "", "timestamp": 1_700_000_000_000_000_123u64, "observedTimestamp": 7,
-                        "tags": {"t": "v"}, "offset": 42, "level": "", "traceID": "", "spanID": "",
-                        "content": "hello \"world\"\n", "level": "info"})
-            ]
+            text,
+            "{\"eventType\":\"log\",\"name\":\"\",\"timestamp\":1700000000000000123,\"observedTimestamp\":7,\
+             \"tags\":{\"t\":\"v\"},\"offset\":42,\"level\":\"warn\",\"traceID\":\"abc\",\"spanID\":\"\",\
+             \"content\":\"hello \\\"world\\\"\\n\",\"status\":\"200\"}\n"
         );
     }
 
     #[test]
-    fn every_v2_event_kind_is_valid_json() {
+    fn every_v2_event_kind_parses_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut f, path) = file_flusher(
-            dir.path(),
-            StdoutConfig {
-                tags: true,
-                ..Default::default()
-            },
-        );
-        let mut metric = MetricEvent::single("cpu", MetricType::Gauge, 0.5, 10);
-        metric.tags.insert("core", "0");
-        metric.typed_values.push(("up".into(), TypedValue::Bool(true)));
-        let hist = MetricEvent {
-            name: "lat".into(),
-            metric_type: MetricType::Histogram,
-            value: MetricValue::Multi(vec![("le_1".into(), 3.0), ("nan".into(), f64::NAN)]),
-            ..Default::default()
-        };
-        let mut span = SpanEvent {
-            trace_id: "t1".into(),
-            span_id: "s1".into(),
-            parent_span_id: "p1".into(),
-            name: "GET /".into(),
-            kind: SpanKind::Server,
-            status: StatusCode::Error,
-            start_time: 1,
-            end_time: 5,
-            ..Default::default()
-        };
-        span.tags.insert("http.status", "500");
-        span.links.push(SpanLink {
-            trace_id: "t2".into(),
-            span_id: "s2".into(),
-            ..Default::default()
-        });
-        span.events.push(SpanInnerEvent {
-            timestamp: 3,
-            name: "retry".into(),
-            ..Default::default()
-        });
-        let bytes = ByteArrayEvent {
-            data: "raw \u{1} bytes".into(),
-            timestamp: 9,
-            observed_timestamp: 9,
-        };
-        let events = vec![metric.into(), hist.into(), span.into(), bytes.into()];
-        f.export(&[group(events)], &mut PipelineContext::noop()).unwrap();
+        let (mut f, path) = file_flusher(dir.path(), StdoutConfig::default());
+        export(&mut f, &sample_events());
         f.stop().unwrap();
         let out = lines(&path);
-        assert_eq!(
-            out[0],
-            json!({"group": {"events": 4, "metadata": {"__path__": "/var/log/a.log"}, "tags": {"host": "h1"}}})
-        );
-        assert_eq!(out[1]["eventType"], "metric");
-        assert_eq!(out[1]["metricType"], "gauge");
-        assert_eq!(out[1]["value"], 0.5);
-        assert_eq!(out[1]["tags"], json!({"core": "0"}));
-        assert_eq!(out[1]["typedValues"], json!({"up": true}));
-        assert_eq!(out[2]["values"], json!({"le_1": 3.0, "nan": "NaN"}));
-        assert_eq!(out[3]["eventType"], "span");
-        assert_eq!(out[3]["kind"], "server");
-        assert_eq!(out[3]["status"], "Error");
-        assert_eq!(out[3]["parentSpanID"], "p1");
-        assert_eq!(out[3]["links"][0]["spanID"], "s2");
-        assert_eq!(out[3]["events"][0]["name"], "retry");
-        assert_eq!(out[3]["tags"]["http.status"], "500");
-        assert_eq!(
-            out[4],
-            json!({"eventType": "byteArray", "name": "", "timestamp": 9, "observedTimestamp": 9,
-                                  "tags": {}, "byteArray": "raw \u{1} bytes"})
-        );
-    }
-
-    #[test]
-    fn v1_key_value_pairs_and_whole_logs() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = LogEvent::with_body("x", 1_700_000_000_000_000_005);
-        log.tags.insert("__path__", "/a");
-        let v1 = convert::events_to_log_groups(&[group(vec![log.into()])]);
-
-        let (mut f, path) = file_flusher(
-            dir.path(),
-            StdoutConfig {
-                tags: true,
-                ..Default::default()
-            },
-        );
-        f.flush("p", "l", "c", &v1).unwrap();
-        f.stop().unwrap();
-        let out = lines(&path);
-        assert_eq!(
-            out[0],
-            json!({"logGroup": {"topic": "", "logstore": "", "logCount": 1, "tags": {"host": "h1"}}})
-        );
+        let kinds: Vec<&str> = out.iter().map(|l| l["eventType"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["log", "metric", "metric", "span", "byteArray"]);
+        for line in &out {
+            for common in ["name", "timestamp", "observedTimestamp", "tags"] {
+                assert!(line.get(common).is_some(), "{common} missing in {line}");
+            }
+        }
+        assert_eq!(out[0]["content"], "sample-0");
+        assert_eq!(out[0]["seq"], "0");
         assert_eq!(
             out[1],
-            json!({"content": "x", "__tag__:__path__": "/a", "__time__": "1700000000"})
+            json!({"eventType": "metric", "name": "requests_total", "timestamp": SAMPLE_TIME_NS,
+                   "observedTimestamp": 0, "tags": {"method": "GET"}, "metricType": "counter", "unit": "1",
+                   "value": 42.0, "typedValues": {"unit_note": "per host"}})
         );
+        assert_eq!(out[2]["metricType"], "histogram");
+        assert_eq!(out[2]["values"], json!({"le_0.1": 3.0, "le_1": 7.0, "count": 8.0}));
+        assert_eq!(
+            out[3],
+            json!({"eventType": "span", "name": "GET /api", "timestamp": SAMPLE_TIME_NS, "observedTimestamp": 0,
+                   "tags": {"http.status_code": "200"},
+                   "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
+                   "parentSpanId": "b7ad6b7169203331", "traceState": "", "kind": "server", "status": "Ok",
+                   "startTime": SAMPLE_TIME_NS, "endTime": SAMPLE_TIME_NS + 250_000_000, "duration": 250_000_000,
+                   "links": [{"traceId": "5bf92f3577b34da6a3ce929d0e0e4737", "spanId": "10f067aa0ba902b8",
+                              "traceState": "", "attributes": {"link.kind": "follows"}}],
+                   "events": [{"timestamp": SAMPLE_TIME_NS + 100_000_000, "name": "cache miss", "attributes": {}}]})
+        );
+        assert_eq!(
+            out[4],
+            json!({"eventType": "byteArray", "name": "", "timestamp": SAMPLE_TIME_NS,
+                   "observedTimestamp": SAMPLE_TIME_NS + 1, "tags": {}, "byteArray": "raw bytes"})
+        );
+    }
 
+    #[test]
+    fn v1_key_value_pairs_print_tags_in_tag_form_and_the_time_in_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut f, path) = file_flusher(dir.path(), StdoutConfig::default());
+        let mut log = LogEvent::with_body("x", 1_700_000_000_000_000_005);
+        log.tags.insert("__path__", "/a");
+        let v1 = convert::events_to_log_groups(&[PipelineGroupEvents::new(Default::default(), vec![log.into()])]);
+        f.flush("p", "l", "c", &v1).unwrap();
+        f.stop().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"content\":\"x\",\"__tag__:__path__\":\"/a\",\"__time__\":\"1700000000\"}\n"
+        );
+    }
+
+    #[test]
+    fn v1_without_key_value_pairs_prints_whole_logs() {
         let dir = tempfile::tempdir().unwrap();
         let (mut f, path) = file_flusher(
             dir.path(),
@@ -293,14 +249,49 @@ mod tests {
                 ..Default::default()
             },
         );
-        f.flush("p", "l", "c", &v1).unwrap();
+        let groups = convert::events_to_log_groups(&[log_events(1)]);
+        f.flush("p", "l", "c", &groups).unwrap();
         f.stop().unwrap();
         assert_eq!(
             lines(&path),
             vec![
-                json!({"Time": 1_700_000_000u32, "Contents": [{"Key": "content", "Value": "x"},
-                        {"Key": "__tag__:__path__", "Value": "/a"}], "Time_ns": 5})
+                json!({"Time": 1_700_000_000u32, "Contents": [{"Key": "content", "Value": "log-0"},
+                        {"Key": "seq", "Value": "0"}]})
             ]
+        );
+    }
+
+    #[test]
+    fn tags_print_a_header_before_each_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut f, path) = file_flusher(
+            dir.path(),
+            StdoutConfig {
+                tags: true,
+                ..Default::default()
+            },
+        );
+        let mut v1 = sample_log_groups();
+        v1[0].topic = Some("app".into());
+        v1[0].category = Some("store".into());
+        f.flush("p", "l", "c", &v1).unwrap();
+        export(&mut f, &[log_events(1)]);
+        f.stop().unwrap();
+        let out = lines(&path);
+        let headers: Vec<(usize, &Value)> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.get("content").is_none())
+            .collect();
+        assert_eq!(headers.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 4, 7]);
+        assert_eq!(
+            *headers[0].1,
+            json!({"logGroup": {"topic": "app", "logstore": "store", "logCount": 3, "tags": {"host": "test-host"}}})
+        );
+        assert_eq!(headers[1].1["logGroup"]["logCount"], 2);
+        assert_eq!(
+            *headers[2].1,
+            json!({"group": {"events": 1, "metadata": {"__path__": "/var/log/test.log"}, "tags": {"host": "test-host"}}})
         );
     }
 
@@ -318,60 +309,126 @@ mod tests {
         let events: Vec<PipelineEvent> = (0..40)
             .map(|i| LogEvent::with_body(format!("line {i:03}"), 0).into())
             .collect();
-        f.export(&[group(events)], &mut PipelineContext::noop()).unwrap();
+        export(&mut f, &[PipelineGroupEvents::new(Default::default(), events)]);
         f.stop().unwrap();
-        let rolled = |n: u32| std::path::PathBuf::from(format!("{}.{n}", path.display()));
+        let rolled = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
         assert!(rolled(1).exists() && rolled(2).exists());
         assert!(!rolled(3).exists(), "MaxRolls 2 keeps two rolled files");
         for p in [path.clone(), rolled(1), rolled(2)] {
             let size = std::fs::metadata(&p).unwrap().len();
             assert!(size <= 300, "{} is {size} bytes", p.display());
         }
-        // The newest lines are in the current file, the ones before in .1: nothing out of order.
-        let last = lines(&path);
-        assert_eq!(last.last().unwrap()["content"], "line 039");
-        let prev = lines(&rolled(1));
-        let first_current: u32 = last[0]["content"].as_str().unwrap()[5..].parse().unwrap();
-        let last_prev: u32 = prev.last().unwrap()["content"].as_str().unwrap()[5..].parse().unwrap();
-        assert_eq!(last_prev + 1, first_current);
+        // Newest lines in the current file, the ones just before in .1, older in .2: in order.
+        let seq = |l: &Value| -> u32 { l["content"].as_str().unwrap()[5..].parse().unwrap() };
+        let all: Vec<u32> = [rolled(2), rolled(1), path.clone()]
+            .iter()
+            .flat_map(|p| lines(p).iter().map(seq).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(*all.last().unwrap(), 39);
+        assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{all:?}");
     }
 
     #[test]
-    fn defaults_match_loongcollector() {
-        let c = StdoutConfig::default();
-        assert!(!c.only_stdout && c.key_value_pairs && !c.tags);
-        assert_eq!((c.max_size, c.max_rolls), (1024 * 1024, 1));
-        let mut f = StdoutFlusher::new(c);
-        f.init(&loong_testkit::mock_context("flusher_stdout")).unwrap();
+    fn zero_size_and_rolls_mean_one_mebibyte_and_one_roll() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut f, path) = file_flusher(
+            dir.path(),
+            StdoutConfig {
+                max_size: 0,
+                max_rolls: -1,
+                ..Default::default()
+            },
+        );
+        let body = "x".repeat(1000);
+        for _ in 0..25 {
+            let events: Vec<PipelineEvent> = (0..100).map(|_| LogEvent::with_body(body.clone(), 0).into()).collect();
+            export(&mut f, &[PipelineGroupEvents::new(Default::default(), events)]);
+        }
+        f.stop().unwrap();
+        let rolled = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
+        assert!(rolled(1).exists());
+        assert!(!rolled(2).exists(), "one roll kept");
+        let size = std::fs::metadata(rolled(1)).unwrap().len();
+        assert!(size <= 1024 * 1024 && size > 1000 * 1024, "rolled at 1 MiB, got {size}");
+    }
+
+    #[test]
+    fn options_decode_from_loongcollector_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("decoded.log");
+        let mut registry = loong_api::Registry::new();
+        crate::register(&mut registry);
+        let (mut f, warnings) = registry
+            .create_flusher(
+                crate::NAME,
+                &json!({"OnlyStdout": false, "FileName": path.display().to_string(), "MaxSize": 4096,
+                        "MaxRolls": 3, "KeyValuePairs": false, "Tags": true}),
+            )
+            .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        f.init(&mock_context(crate::NAME)).unwrap();
+        f.as_v1().unwrap().flush("p", "l", "c", &sample_log_groups()).unwrap();
+        f.stop().unwrap();
+        let out = lines(&path);
+        assert!(out[0].get("logGroup").is_some(), "Tags: header first");
+        assert!(out[1].get("Contents").is_some(), "KeyValuePairs false: whole logs");
+
+        let defaults = StdoutConfig::default();
+        assert!(!defaults.only_stdout && defaults.key_value_pairs && !defaults.tags);
+        assert_eq!((defaults.max_size, defaults.max_rolls), (1024 * 1024, 1));
+        assert!(defaults.file_name.is_empty());
+    }
+
+    /// Collects what a `tracing` subscriber formats.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn without_stdout_or_file_lines_go_to_the_agent_log() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_target(true)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut f = StdoutFlusher::new(StdoutConfig::default());
+            f.init(&mock_context(crate::NAME)).unwrap();
+            export(&mut f, &[log_events(2)]);
+            f.flush("p", "l", "c", &sample_log_groups()).unwrap();
+            f.stop().unwrap();
+        });
+        let text = String::from_utf8(captured.0.lock().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + 5, "{text}");
+        for line in &lines {
+            assert!(line.contains(" INFO flusher_stdout: {"), "{line}");
+            let json = &line[line.find('{').unwrap()..];
+            let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert!(v.get("content").is_some(), "{v}");
+        }
+    }
+
+    #[test]
+    fn is_always_ready_even_before_urgent() {
+        let mut f = StdoutFlusher::new(StdoutConfig::default());
+        f.init(&mock_context(crate::NAME)).unwrap();
         assert!(f.is_ready("", "", 0));
         f.set_urgent(true);
         assert!(f.is_ready("", "", 0));
         f.stop().unwrap();
-    }
-}
-
-#[cfg(test)]
-mod conformance {
-    use std::path::PathBuf;
-
-    use serde_json::Value;
-
-    /// Bodies in the file: V2 lines carry `content` at the top level, V1 lines too.
-    fn bodies(path: &PathBuf) -> Vec<String> {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| v.get("content").and_then(Value::as_str).map(str::to_owned))
-            .collect()
-    }
-
-    #[test]
-    fn conformance_with_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("conformance.log");
-        let file = path.display().to_string();
-        loong_testkit::Conformance::from_registry(crate::register, crate::NAME, serde_json::json!({"FileName": file}))
-            .read_back(move || bodies(&path))
-            .run();
+        let err = f.export(&[log_events(1)], &mut PipelineContext::noop()).unwrap_err();
+        assert!(err.to_string().contains("after stop"), "{err}");
     }
 }
