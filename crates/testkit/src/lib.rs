@@ -6,11 +6,13 @@
 //!   [`sample_log_groups`].
 //! * [`MetricsCapture`]: a metrics recorder a test reads counters back from.
 //! * [`Conformance`]: the contract suite every flusher runs from its tests.
+//! * [`http_sink::HttpSink`]: a real HTTP server recording what flushers send it.
 //!
-//! The kit depends only on `loong-api`, so any plugin crate can take it as a dev-dependency without
-//! a dependency cycle.
+//! The kit depends on `loong-api` and no plugin, so any plugin crate can take it as a
+//! dev-dependency without a dependency cycle.
 
 pub mod conformance;
+pub mod http_sink;
 mod metrics_capture;
 
 use loong_api::model::{

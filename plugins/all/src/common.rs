@@ -6,6 +6,7 @@ pub fn register(registry: &mut loong_api::Registry) {
     loong_input_stdin::register(registry);
     loong_flusher_stdout::register(registry);
     loong_flusher_blackhole::register(registry);
+    loong_flusher_http::register(registry);
     loong_extension_basicauth::register(registry);
     loong_extension_bearer_token::register(registry);
     loong_extension_group_info_filter::register(registry);

@@ -1,0 +1,176 @@
+//! flusher_http against a real HTTP server (the test kit's `HttpSink`, hyper on 127.0.0.1) that
+//! records every request, decodes its compression, and answers with scripted status codes.
+
+use std::sync::Arc;
+
+use loong_api::{Flusher, PipelineContext, PipelineGroupEvents};
+use loong_testkit::http_sink::HttpSink as Server;
+use serde_json::{Value, json};
+
+fn flusher(options: Value) -> Box<dyn Flusher> {
+    let mut registry = loong_api::Registry::new();
+    loong_flusher_http::register(&mut registry);
+    let (mut f, warnings) = registry.create_flusher("flusher_http", &options).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    f.init(&loong_testkit::mock_context("flusher_http")).unwrap();
+    f
+}
+
+fn export(f: &mut Box<dyn Flusher>, groups: &[PipelineGroupEvents]) -> loong_api::Result<()> {
+    f.as_v2().unwrap().export(groups, &mut PipelineContext::noop())
+}
+
+fn fast_retry() -> Value {
+    json!({"Enable": true, "MaxRetryTimes": 3, "InitialDelay": "5ms", "MaxDelay": "20ms"})
+}
+
+#[test]
+fn conformance_against_a_real_server() {
+    let server = Arc::new(Server::start());
+    let s = server.clone();
+    loong_testkit::Conformance::from_registry(
+        loong_flusher_http::register,
+        "flusher_http",
+        json!({"RemoteURL": server.url("/ingest")}),
+    )
+    .read_back(move || s.bodies())
+    .run();
+}
+
+#[test]
+fn every_compression_is_decoded_by_the_server() {
+    for codec in ["gzip", "snappy", "zstd", "lz4", ""] {
+        let server = Server::start();
+        let mut f =
+            flusher(json!({"RemoteURL": server.url("/c"), "Compression": codec, "Convert": {"Protocol": "jsonline"}}));
+        export(&mut f, &[loong_testkit::log_events_with_prefix(codec, 20)]).unwrap();
+        f.stop().unwrap();
+        let got = server.received();
+        assert!(!got.is_empty(), "{codec}: nothing received");
+        let encoding = got[0]
+            .headers
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(encoding.as_deref(), if codec.is_empty() { None } else { Some(codec) });
+        let mut bodies = server.bodies();
+        bodies.sort();
+        let mut want: Vec<String> = (0..20).map(|i| format!("{codec}-{i}")).collect();
+        want.sort();
+        assert_eq!(bodies, want, "{codec}");
+    }
+}
+
+#[test]
+fn headers_and_query_take_values_from_the_data() {
+    let server = Server::start();
+    let mut f = flusher(json!({
+        "RemoteURL": server.url("/v"),
+        "Headers": {"X-Host": "%{tag.host}", "X-Static": "s"},
+        "Query": {"seq": "%{content.seq}", "db": "logs"},
+    }));
+    export(&mut f, &[loong_testkit::log_events_with_prefix("v", 3)]).unwrap();
+    let got = server.received();
+    assert_eq!(got.len(), 3, "custom_single sends one request per log");
+    for r in &got {
+        assert_eq!(r.headers["x-host"], "test-host");
+        assert_eq!(r.headers["x-static"], "s");
+        assert_eq!(r.headers["content-type"], "application/json");
+        assert!(r.path_and_query.starts_with("/v?"), "{}", r.path_and_query);
+        assert!(r.path_and_query.contains("db=logs"), "{}", r.path_and_query);
+    }
+    let mut seqs: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.path_and_query
+                .split('&')
+                .find_map(|p| p.strip_prefix("seq=").or_else(|| p.strip_prefix("/v?seq=")))
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, vec!["0", "1", "2"]);
+}
+
+#[test]
+fn retries_5xx_401_429_then_succeeds_and_does_not_retry_400() {
+    let server = Server::start();
+    server.script(&[503, 401, 429]);
+    let mut f =
+        flusher(json!({"RemoteURL": server.url("/r"), "Retry": fast_retry(), "Convert": {"Protocol": "jsonline"}}));
+    export(&mut f, &[loong_testkit::log_events_with_prefix("r", 5)]).unwrap();
+    assert_eq!(server.bodies().len(), 5, "delivered after three retryable failures");
+
+    server.script(&[400]);
+    export(&mut f, &[loong_testkit::log_events_with_prefix("bad", 5)]).unwrap();
+    assert!(
+        !server.bodies().iter().any(|b| b.starts_with("bad")),
+        "a 400 is rejected, not retried"
+    );
+    export(&mut f, &[loong_testkit::log_events_with_prefix("after", 2)]).unwrap();
+    assert_eq!(
+        server.bodies().iter().filter(|b| b.starts_with("after")).count(),
+        2,
+        "the next batch goes through"
+    );
+}
+
+#[test]
+fn a_batch_that_still_fails_is_returned_and_its_retry_skips_what_was_sent() {
+    let server = Server::start();
+    let mut f = flusher(
+        json!({"RemoteURL": server.url("/p"), "Retry": {"MaxRetryTimes": 1, "InitialDelay": "1ms", "MaxDelay": "2ms"}}),
+    );
+    // custom_single: 4 requests; with one worker they go in order, the 3rd fails twice.
+    server.script(&[200, 200, 500, 500]);
+    let batch = [loong_testkit::log_events_with_prefix("p", 4)];
+    let err = export(&mut f, &batch).unwrap_err().to_string();
+    assert!(err.contains("1 of 4 requests failed after retries"), "{err}");
+    export(&mut f, &batch).unwrap();
+    let mut bodies = server.bodies();
+    bodies.sort();
+    assert_eq!(bodies, vec!["p-0", "p-1", "p-2", "p-3"], "each exactly once");
+}
+
+#[test]
+fn server_down_then_back_loses_nothing() {
+    // Nothing listens on this port yet: connection refused is a retryable transport error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut f =
+        flusher(json!({"RemoteURL": format!("http://127.0.0.1:{port}/d"), "Retry": fast_retry(), "Timeout": "2s"}));
+    let batch = [loong_testkit::log_events_with_prefix("d", 3)];
+    assert!(export(&mut f, &batch).is_err(), "the runner gets the batch back");
+    // The server comes up on that port; the runner's retry then delivers everything.
+    let server = Server::start_on(port);
+    export(&mut f, &batch).unwrap();
+    let mut bodies = server.bodies();
+    bodies.sort();
+    assert_eq!(bodies, vec!["d-0", "d-1", "d-2"]);
+}
+
+#[test]
+fn init_checks_options() {
+    let mut registry = loong_api::Registry::new();
+    loong_flusher_http::register(&mut registry);
+    let ctx = loong_testkit::mock_context("flusher_http");
+    for (options, want) in [
+        (json!({}), "RemoteURL is empty"),
+        (
+            json!({"RemoteURL": "http://x", "Concurrency": 0}),
+            "Concurrency must be at least 1",
+        ),
+        (
+            json!({"RemoteURL": "http://x", "Compression": "brotli"}),
+            "unsupported Compression",
+        ),
+        (json!({"RemoteURL": "ftp://x"}), "must be http or https, not ftp"),
+    ] {
+        let (mut f, _) = registry.create_flusher("flusher_http", &options).unwrap();
+        let err = f.init(&ctx).unwrap_err().to_string();
+        assert!(err.contains(want), "{options}: {err}");
+    }
+}
