@@ -2,6 +2,8 @@
 # Installs what the tests need beyond the Rust toolchain. Safe to run again: it skips what is there.
 #   * PyPI `protobuf` (>= 4): an independent protobuf implementation that crates/model's
 #     python_interop test checks the sls_logs wire format against.
+#   * The real servers the flusher tests write to and read back from (scripts/services.sh install):
+#     InfluxDB 1.x and Prometheus from Debian's packages.
 set -euo pipefail
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -20,3 +22,5 @@ if ! has_protobuf; then
         python3 -m pip install --quiet --user --break-system-packages 'protobuf>=4'
     has_protobuf || { echo "install-test-deps: protobuf>=4 still not importable by python3" >&2; exit 1; }
 fi
+
+bash "$(dirname "$0")/services.sh" install

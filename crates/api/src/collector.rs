@@ -12,6 +12,9 @@ pub struct CollectorClosed;
 pub trait CollectorSink: Send + Sync {
     /// Delivers one group, blocking while the destination is full.
     fn send(&self, group: PipelineGroupEvents) -> Result<(), CollectorClosed>;
+
+    /// The input behind this collector has produced everything it ever will.
+    fn done(&self) {}
 }
 
 /// The handle inputs push data into (LoongCollector's `PipelineCollector`). Cheap to clone and
@@ -44,6 +47,14 @@ impl Collector {
     /// Pushes whole groups.
     pub fn collect_list(&self, groups: Vec<PipelineGroupEvents>) -> Result<(), CollectorClosed> {
         groups.into_iter().try_for_each(|g| self.sink.send(g))
+    }
+
+    /// Tells the pipeline this input has produced everything it ever will (it reached the end of
+    /// its sources in a one-time pipeline, see [`crate::Context::is_onetime`]). A one-time
+    /// pipeline ends once all its inputs are done and everything they collected is delivered.
+    /// Calling it more than once is harmless.
+    pub fn done(&self) {
+        self.sink.done()
     }
 
     /// A collector that keeps what it is given, for tests and for in-process use.

@@ -61,6 +61,12 @@ impl Context {
     }
 
     /// The pipeline's `global` section.
+    /// True in a one-time pipeline: read every source to its end once, then call
+    /// [`crate::Collector::done`].
+    pub fn is_onetime(&self) -> bool {
+        self.inner.global.onetime
+    }
+
     pub fn global(&self) -> &GlobalConfig {
         &self.inner.global
     }

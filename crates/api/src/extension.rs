@@ -36,6 +36,10 @@ pub trait Encoder: Send + Sync {
     fn encode_v1(&self, group: &LogGroup) -> Result<Vec<Bytes>>;
     /// Encodes a V2 group; each returned payload is sent as one request/message.
     fn encode_v2(&self, group: &PipelineGroupEvents) -> Result<Vec<Bytes>>;
+    /// The media type of the payloads, for flushers that send a `Content-Type`.
+    fn content_type(&self) -> &str {
+        "application/octet-stream"
+    }
 }
 
 /// Filters or edits groups just before a flusher sends them.

@@ -45,6 +45,27 @@ pub struct GlobalConfig {
     /// is not acknowledged, so inputs with checkpoints read it again after a restart.
     #[serde(rename = "StopTimeout")]
     pub stop_timeout: Duration,
+    /// One-time pipelines only (`onetime_pipeline_config` or `loong run --once`): the longest the
+    /// pipeline may run, in seconds, before it is stopped as failed. Like LoongCollector (which
+    /// spells the key this way) it is held between 600 and 604800 (7 days, also the default).
+    #[serde(rename = "ExcutionTimeout")]
+    pub excution_timeout: Option<u64>,
+    /// Set by the agent, never by a config: the pipeline reads its sources to the end once, delivers
+    /// everything and exits (LoongCollector's one-time pipelines). Inputs read files from their
+    /// beginning and call [`crate::Collector::done`] when they have produced all they will.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub onetime: bool,
+}
+
+impl GlobalConfig {
+    /// How long a one-time pipeline may run: `ExcutionTimeout` held to LoongCollector's bounds.
+    pub fn onetime_deadline(&self) -> std::time::Duration {
+        const MIN: u64 = 600;
+        const MAX: u64 = 604_800;
+        let secs = self.excution_timeout.map_or(MAX, |s| s.clamp(MIN, MAX));
+        std::time::Duration::from_secs(secs)
+    }
 }
 
 impl Default for GlobalConfig {
@@ -57,6 +78,8 @@ impl Default for GlobalConfig {
             default_log_group_queue_size: 4,
             flush_retry: FlushRetry::default(),
             stop_timeout: Duration::from_secs(30),
+            excution_timeout: None,
+            onetime: false,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! [`Context::runtime`] and keeps its queue behind `is_ready` (see ARCHITECTURE.md).
 
 mod aggregator;
+pub mod batch;
 mod collector;
 mod context;
 mod extension;

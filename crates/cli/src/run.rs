@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use loong_api::Registry;
 use loong_runtime::checkpoint::FileCheckpoints;
-use loong_runtime::{Agent, AgentOptions, Env, monitor};
+use loong_runtime::{Agent, AgentOptions, Env, PipelineConfig, monitor, onetime};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -18,9 +19,25 @@ pub struct RunArgs {
         env = "LOONG_CONFIG_DIR"
     )]
     config_dir: PathBuf,
-    /// Where checkpoints are kept.
-    #[arg(long, default_value = "data", env = "LOONG_DATA_DIR")]
-    data_dir: PathBuf,
+    /// Directory of one-time pipeline configs: each runs once to the end of its sources, and is not
+    /// run again until its text changes. Ignored when it does not exist.
+    #[arg(
+        long,
+        default_value = "conf/onetime_pipeline_config/local",
+        env = "LOONG_ONETIME_CONFIG_DIR"
+    )]
+    onetime_config_dir: PathBuf,
+    /// Where checkpoints are kept (default `data`; with `--once`, a temporary directory, so every
+    /// run reads its files from the beginning).
+    #[arg(long, env = "LOONG_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Run the given CONFIG files once: read every file they match from its beginning, deliver
+    /// everything, exit 0 when all of it is delivered and non-zero otherwise.
+    #[arg(long, requires = "configs")]
+    once: bool,
+    /// Config files for `--once`.
+    #[arg(requires = "once")]
+    configs: Vec<PathBuf>,
     /// Serve /metrics and /health on this address (off when not given).
     #[arg(long, env = "LOONG_MONITOR_ADDR")]
     monitor: Option<SocketAddr>,
@@ -39,17 +56,25 @@ fn humantime_duration(s: &str) -> Result<Duration, String> {
     s.parse::<loong_api::Duration>().map(|d| d.get())
 }
 
-pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
-    if !args.config_dir.is_dir() {
-        bail!("config directory {} does not exist", args.config_dir.display());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn async_runtime(args: &RunArgs) -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.io_threads.max(1))
         .thread_name("loong-io")
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    let checkpoints = FileCheckpoints::open(&args.data_dir)?;
+        .context("starting the async runtime")
+}
+
+pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.once {
+        return run_once(registry, args);
+    }
+    if !args.config_dir.is_dir() {
+        bail!("config directory {} does not exist", args.config_dir.display());
+    }
+    let runtime = async_runtime(&args)?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("data"));
+    let checkpoints = FileCheckpoints::open(&data_dir)?;
     let env = Env {
         registry: Arc::new(registry),
         checkpoints: Arc::new(checkpoints),
@@ -59,6 +84,7 @@ pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
         env,
         AgentOptions {
             config_dir: args.config_dir.clone(),
+            onetime_config_dir: Some(args.onetime_config_dir.clone()),
             scan_interval: args.scan_interval,
         },
     );
@@ -83,6 +109,58 @@ pub fn run(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
     agent.shutdown();
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `loong run --once CONFIG…`: every config as a one-time pipeline, all at once.
+fn run_once(registry: Registry, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut configs = Vec::new();
+    for path in &args.configs {
+        configs.push(PipelineConfig::load(path)?);
+    }
+    let runtime = async_runtime(&args)?;
+    let temp;
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir().context("creating a temporary data directory")?;
+            temp.path().to_owned()
+        }
+    };
+    let env = Env {
+        registry: Arc::new(registry),
+        checkpoints: Arc::new(FileCheckpoints::open(&data_dir)?),
+        runtime: runtime.handle().clone(),
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    runtime.spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("interrupted; stopping the one-time pipelines");
+        c.store(true, Ordering::Release);
+    });
+    let started = std::time::Instant::now();
+    let outcomes = onetime::run(configs, &env, cancel);
+    let mut ok = true;
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Ok(o) if o.success() => {
+                tracing::info!(pipeline = %name, elapsed = ?started.elapsed(), "delivered everything")
+            }
+            Ok(o) => {
+                ok = false;
+                tracing::error!(
+                    pipeline = %name, undelivered = o.undelivered, dropped = o.dropped, timed_out = o.timed_out,
+                    "not everything was delivered"
+                );
+            }
+            Err(e) => {
+                ok = false;
+                tracing::error!("{e}");
+            }
+        }
+    }
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn wait_for_signal() {

@@ -190,3 +190,244 @@ extensions:
     assert_eq!(got, want);
     assert!(sink.received().iter().all(|r| r.headers["content-encoding"] == "gzip"));
 }
+
+/// Runs `curl` with `args` and returns its output; the tests query real servers with it.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_encoder_extension_wins_over_convert() {
+    let sink = HttpSink::start();
+    let pipeline = start(
+        "encoder",
+        &format!(
+            r#"
+global: {{StructureType: v2}}
+inputs: [{{Type: metric_mock, MetricName: cpu, Fields: {{host: h1}}, EventsPerCollect: 3, MaxEvents: 3, Interval: 10ms}}]
+flushers:
+  - Type: flusher_http
+    RemoteURL: {}
+    Convert: {{Protocol: jsonline}}
+    Encoder: {{Type: ext_default_encoder, Options: {{Format: influxdb}}}}
+"#,
+            sink.url("/enc")
+        ),
+    );
+    wait("the encoded body", Duration::from_secs(20), || {
+        !sink.received().is_empty()
+    });
+    pipeline.stop(StopMode::Drain);
+    let got = sink.received();
+    let body = String::from_utf8_lossy(&got[0].body).into_owned();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 3, "{body}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("cpu,host=h1 value={} ", i + 1)),
+            "influx line protocol, not JSON: {line}"
+        );
+    }
+    assert_eq!(got[0].headers["content-type"], "application/octet-stream");
+}
+
+#[test]
+fn flush_and_request_interceptors_apply_to_flusher_http() {
+    let sink = HttpSink::start();
+    let pipeline = start(
+        "interceptors",
+        &format!(
+            r#"
+global: {{StructureType: v2}}
+inputs:
+  - {{Type: metric_mock, Tags: {{env: prod}}, Fields: {{from: prod}}, EventsPerCollect: 5, MaxEvents: 5, Interval: 10ms}}
+  - {{Type: metric_mock, Tags: {{env: dev}}, Fields: {{from: dev}}, EventsPerCollect: 5, MaxEvents: 5, Interval: 10ms}}
+aggregators: []
+flushers:
+  - Type: flusher_http
+    RemoteURL: {}
+    Convert: {{Protocol: jsonline}}
+    FlushInterceptor: {{Type: ext_groupinfo_filter/prod}}
+    RequestInterceptors:
+      - {{Type: ext_request_headers, Options: {{Headers: {{X-Team: core}}}}}}
+extensions:
+  - Type: ext_groupinfo_filter/prod
+    Tags: {{env: {{Pattern: "^prod$"}}}}
+"#,
+            sink.url("/i")
+        ),
+    );
+    wait("the prod events", Duration::from_secs(20), || indices(&sink).len() >= 5);
+    // The dev input runs as long; give its groups time to (not) arrive.
+    std::thread::sleep(Duration::from_millis(500));
+    pipeline.stop(StopMode::Drain);
+    let got = sink.received();
+    let sources: BTreeSet<String> = got
+        .iter()
+        .flat_map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .map(|l| {
+            serde_json::from_str::<Value>(&l).unwrap()["from"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from(["prod".to_owned()]),
+        "the flush interceptor keeps only env=prod"
+    );
+    assert!(
+        got.iter().all(|r| r.headers["x-team"] == "core"),
+        "the request interceptor's header"
+    );
+}
+
+#[test]
+fn a_request_breaker_stops_hammering_a_failing_endpoint() {
+    let sink = HttpSink::start();
+    sink.script(&[503; 100]);
+    let pipeline = start(
+        "breaker",
+        &format!(
+            r#"
+global: {{StructureType: v2, FlushRetry: {{InitialDelay: 10ms, MaxDelay: 50ms}}}}
+inputs: [{{Type: metric_mock, EventsPerCollect: 5, MaxEvents: 5, Interval: 10ms}}]
+flushers:
+  - Type: flusher_http
+    RemoteURL: {}
+    Convert: {{Protocol: jsonline}}
+    Retry: {{MaxRetryTimes: 5, InitialDelay: 1ms, MaxDelay: 5ms}}
+    RequestInterceptors:
+      - {{Type: ext_request_breaker, Options: {{FailureRatio: 0.5, MinObservations: 3, Cooldown: 1h}}}}
+"#,
+            sink.url("/b")
+        ),
+    );
+    wait("three failed requests", Duration::from_secs(20), || {
+        sink.answered().len() >= 3
+    });
+    // Retries keep coming (flusher and runner), but the open circuit keeps them off the network.
+    std::thread::sleep(Duration::from_millis(1500));
+    let answered = sink.answered();
+    pipeline.stop(StopMode::Drain);
+    assert_eq!(
+        answered,
+        vec![503, 503, 503],
+        "only the requests before the circuit opened"
+    );
+}
+
+#[test]
+fn influxdb_stores_every_point_of_the_influxdb_protocol() {
+    let influx = loong_testkit::services::Service::start("influxdb");
+    curl(&[
+        "-XPOST",
+        &influx.url("/query"),
+        "--data-urlencode",
+        "q=CREATE DATABASE loong",
+    ]);
+    let pipeline = start(
+        "influx",
+        &format!(
+            r#"
+global: {{StructureType: v2}}
+inputs: [{{Type: metric_mock, MetricName: requests, Fields: {{host: web-1, region: eu}}, MaxEvents: 50, Interval: 5ms}}]
+flushers:
+  - Type: flusher_http
+    RemoteURL: {}
+    Query: {{db: loong}}
+    Convert: {{Protocol: influxdb, Encoding: custom}}
+    Compression: gzip
+"#,
+            influx.url("/write")
+        ),
+    );
+    let query = || {
+        let body = curl(&[
+            "-G",
+            &influx.url("/query"),
+            "--data-urlencode",
+            "db=loong",
+            "--data-urlencode",
+            "q=SELECT value, host, region FROM requests",
+        ]);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["results"][0]["series"][0]["values"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait("50 points in InfluxDB", Duration::from_secs(30), || query().len() >= 50);
+    pipeline.stop(StopMode::Drain);
+    let rows = query();
+    let mut values: Vec<i64> = rows.iter().map(|r| r[1].as_f64().unwrap() as i64).collect();
+    values.sort();
+    assert_eq!(values, (1..=50).collect::<Vec<_>>());
+    assert!(
+        rows.iter().all(|r| r[2] == "web-1" && r[3] == "eu"),
+        "tags stored: {:?}",
+        rows[0]
+    );
+}
+
+#[test]
+fn prometheus_receives_remote_write_from_ext_default_encoder() {
+    let prom = loong_testkit::services::Service::start("prometheus");
+    let pipeline = start(
+        "prom",
+        &format!(
+            r#"
+global: {{StructureType: v2}}
+inputs: [{{Type: metric_mock, MetricName: loong_test_gauge, Fields: {{job: loong, instance: h1}}, MaxEvents: 20, Interval: 20ms}}]
+flushers:
+  - Type: flusher_http
+    RemoteURL: {}
+    Encoder: {{Type: ext_default_encoder, Options: {{Format: prometheus, SeriesLimit: 7}}}}
+    Compression: snappy
+    Headers: {{X-Prometheus-Remote-Write-Version: 0.1.0}}
+"#,
+            prom.url("/api/v1/write")
+        ),
+    );
+    let query = || {
+        let body = curl(&[
+            "-G",
+            &prom.url("/api/v1/query"),
+            "--data-urlencode",
+            "query=loong_test_gauge[1h]",
+        ]);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    };
+    wait("20 samples in Prometheus", Duration::from_secs(30), || {
+        query()
+            .first()
+            .and_then(|s| s["values"].as_array().map(Vec::len))
+            .unwrap_or(0)
+            >= 20
+    });
+    pipeline.stop(StopMode::Drain);
+    let series = query();
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert_eq!(series[0]["metric"]["job"], "loong");
+    assert_eq!(series[0]["metric"]["instance"], "h1");
+    let values: Vec<i64> = series[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[1].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(values, (1..=20).collect::<Vec<_>>(), "every sample, in order");
+}

@@ -32,6 +32,7 @@
 
 mod influx;
 mod json;
+pub mod prometheus;
 mod template;
 
 use std::collections::{BTreeMap, HashMap};

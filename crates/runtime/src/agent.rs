@@ -12,10 +12,13 @@ use parking_lot::RwLock;
 
 use crate::builder::{self, Env};
 use crate::config::{self, ConfigError, PipelineConfig};
+use crate::onetime::OnetimeConfigs;
 use crate::runner::{Batch, RunningPipeline, StopMode};
 
 pub struct AgentOptions {
     pub config_dir: PathBuf,
+    /// Directory of one-time pipeline configs (LoongCollector's `onetime_pipeline_config`), if any.
+    pub onetime_config_dir: Option<PathBuf>,
     /// How often the directory is re-scanned (LoongCollector: 10 s).
     pub scan_interval: Duration,
 }
@@ -40,11 +43,17 @@ pub struct Agent {
     /// Text of files that failed or are disabled, so an unchanged bad file is reported once.
     settled: BTreeMap<PathBuf, String>,
     health: Arc<RwLock<Health>>,
+    onetime: Option<OnetimeConfigs>,
 }
 
 impl Agent {
     pub fn new(env: Env, options: AgentOptions) -> Self {
+        let onetime = options
+            .onetime_config_dir
+            .clone()
+            .map(|dir| OnetimeConfigs::new(dir, env.clone()));
         Agent {
+            onetime,
             env,
             options,
             pipelines: BTreeMap::new(),
@@ -62,8 +71,11 @@ impl Agent {
         self.pipelines.keys().cloned().collect()
     }
 
-    /// Applies what changed in the config directory since the last scan.
+    /// Applies what changed in the config directories since the last scan.
     pub fn scan(&mut self) {
+        if let Some(onetime) = &mut self.onetime {
+            onetime.scan();
+        }
         let files = match list_configs(&self.options.config_dir) {
             Ok(files) => files,
             Err(e) => {
@@ -126,8 +138,10 @@ impl Agent {
             }
         }
         self.settled.retain(|p, _| files.iter().any(|(f, _)| f == p));
+        let mut pipelines = self.pipelines();
+        pipelines.extend(self.onetime.iter().flat_map(|o| o.running()));
         *self.health.write() = Health {
-            pipelines: self.pipelines(),
+            pipelines,
             config_errors: errors,
         };
     }
@@ -202,6 +216,9 @@ impl Agent {
 
     /// Stops every pipeline, in parallel, each within its own `StopTimeout`.
     pub fn shutdown(mut self) {
+        if let Some(onetime) = self.onetime.take() {
+            onetime.shutdown();
+        }
         let pipelines = std::mem::take(&mut self.pipelines);
         let threads: Vec<_> = pipelines
             .into_values()
@@ -215,7 +232,7 @@ impl Agent {
 }
 
 /// Config files of `dir` with their text, sorted by path.
-fn list_configs(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
+pub(crate) fn list_configs(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

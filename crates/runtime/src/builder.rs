@@ -106,7 +106,10 @@ pub fn create(config: PipelineConfig, env: &Env) -> Result<Created, ConfigError>
         Some(key) => ConfigError::key(&config.path, Some("global"), &key, e.message),
         None => ConfigError::plugin(&config.path, "global", e.message),
     })?;
-    let global = Arc::new(global);
+    let global = Arc::new(GlobalConfig {
+        onetime: config.onetime,
+        ..global
+    });
     let mut warnings: Vec<String> = global_warnings.iter().map(|w| format!("global: {w}")).collect();
 
     let extensions = Extensions::new();

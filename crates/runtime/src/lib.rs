@@ -14,9 +14,10 @@ pub mod checkpoint;
 pub mod config;
 mod extensions;
 pub mod monitor;
+pub mod onetime;
 pub mod runner;
 
 pub use agent::{Agent, AgentOptions};
 pub use builder::Env;
 pub use config::{ConfigError, PipelineConfig};
-pub use runner::{RunningPipeline, StopMode};
+pub use runner::{OnetimeOutcome, RunningPipeline, StopMode};

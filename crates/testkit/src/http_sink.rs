@@ -33,6 +33,9 @@ struct ServerState {
     answered: Vec<u16>,
     /// `Authorization` value required; others get 401.
     authorization: Option<String>,
+    /// While set, requests are held this long and then answered 503 without being recorded: a
+    /// server that hangs.
+    stall: Option<Duration>,
 }
 
 /// The server; it stops when dropped.
@@ -91,6 +94,14 @@ impl HttpSink {
                         async move {
                             let (parts, body) = req.into_parts();
                             let raw = body.collect().await.unwrap().to_bytes();
+                            let stall = st.lock().stall;
+                            if let Some(stall) = stall {
+                                tokio::time::sleep(stall).await;
+                                st.lock().answered.push(503);
+                                let mut resp = Response::new(Full::new(Bytes::from_static(b"stalled")));
+                                *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                                return Ok::<_, std::convert::Infallible>(resp);
+                            }
                             let encoding = parts.headers.get("content-encoding").and_then(|v| v.to_str().ok());
                             let received = Received {
                                 path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
@@ -133,6 +144,12 @@ impl HttpSink {
             state,
             _runtime: runtime,
         }
+    }
+
+    /// Makes the server hang: requests arriving from now on are held for `hold` and then answered
+    /// 503 without being recorded. `None` makes it answer normally again.
+    pub fn stall(&self, hold: Option<Duration>) {
+        self.state.lock().stall = hold;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -14,6 +14,7 @@
 pub mod conformance;
 pub mod http_sink;
 mod metrics_capture;
+pub mod services;
 
 use loong_api::model::{
     ByteArrayEvent, GroupInfo, LogEvent, MetricEvent, MetricType, MetricValue, PipelineEvent, SpanEvent,

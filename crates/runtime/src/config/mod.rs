@@ -69,6 +69,9 @@ pub struct PipelineConfig {
     pub aggregators: Vec<PluginSpec>,
     pub flushers: Vec<PluginSpec>,
     pub extensions: Vec<PluginSpec>,
+    /// Run once (read every source to its end, deliver, stop) rather than continuously: set for
+    /// configs of the one-time directory and `loong run --once`, never by the file itself.
+    pub onetime: bool,
 }
 
 const TOP_LEVEL_KEYS: [&str; 7] = [
@@ -153,6 +156,7 @@ impl PipelineConfig {
             aggregators: section(PluginKind::Aggregator)?,
             flushers: section(PluginKind::Flusher)?,
             extensions: section(PluginKind::Extension)?,
+            onetime: false,
         };
         if let Some(unknown) = root.keys().next() {
             let hint = loong_api::options::nearest(unknown, &TOP_LEVEL_KEYS)

@@ -246,6 +246,7 @@ impl Loop<'_> {
                         if self.retry.max_retries > 0 && attempt >= self.retry.max_retries {
                             let events = batch.event_count();
                             m.dropped.increment(events as u64);
+                            self.shared.add_dropped(events as u64);
                             tracing::error!(
                                 pipeline = self.name, plugin = %slot.label, attempts = attempt, events,
                                 error = %format!("{e:#}"), "flush failed; dropping the batch for this flusher (FlushRetry.MaxRetries)"

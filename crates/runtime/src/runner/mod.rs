@@ -13,6 +13,7 @@ mod process;
 mod shared;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -58,11 +59,34 @@ pub struct RunningPipeline {
     flush_thread: Option<JoinHandle<Vec<Batch>>>,
     extensions: Arc<Extensions>,
     stop_timeout: Duration,
+    inputs_total: usize,
+    /// When a one-time run must be over (`ExcutionTimeout` after the start).
+    onetime_deadline: Instant,
 }
 
+/// What became of a one-time pipeline ([`RunningPipeline::finish`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnetimeOutcome {
+    /// Events still undelivered when the deadline cut the pipeline off.
+    pub undelivered: usize,
+    /// Events the flush loop gave up on (`FlushRetry.MaxRetries`).
+    pub dropped: u64,
+    /// The deadline passed, or the run was cancelled, before every input was done.
+    pub timed_out: bool,
+}
+
+impl OnetimeOutcome {
+    /// Everything the inputs read was delivered.
+    pub fn success(&self) -> bool {
+        self.undelivered == 0 && self.dropped == 0 && !self.timed_out
+    }
+}
+
+/// One per input: remembers whether that input said it is done.
 struct QueueSink {
     tx: Sender<InMsg>,
     shared: Arc<Shared>,
+    done: AtomicBool,
 }
 
 impl CollectorSink for QueueSink {
@@ -71,6 +95,12 @@ impl CollectorSink for QueueSink {
             return Err(CollectorClosed);
         }
         shared::send_blocking(&self.tx, InMsg::Group(group), &self.shared).map_err(|_| CollectorClosed)
+    }
+
+    fn done(&self) {
+        if !self.done.swap(true, Ordering::AcqRel) {
+            self.shared.input_done();
+        }
     }
 }
 
@@ -108,13 +138,15 @@ impl RunningPipeline {
             })
         };
 
-        let collector = Collector::new(Arc::new(QueueSink {
-            tx: input_tx.clone(),
-            shared: shared.clone(),
-        }));
+        let inputs_total = inputs.len();
         let mut metric_inputs = Vec::new();
         let mut service_inputs = Vec::new();
         for (mut slot, interval) in inputs {
+            let collector = Collector::new(Arc::new(QueueSink {
+                tx: input_tx.clone(),
+                shared: shared.clone(),
+                done: AtomicBool::new(false),
+            }));
             if slot.plugin.as_service().is_some() {
                 let result = {
                     let _g = slot.ctx.span().enter();
@@ -123,13 +155,14 @@ impl RunningPipeline {
                 match result {
                     Ok(()) => service_inputs.push(slot),
                     Err(e) => {
+                        // It will produce nothing: a one-time pipeline must not wait for it.
+                        collector.done();
                         tracing::error!(pipeline = %name, plugin = %slot.label, error = %format!("{e:#}"), "input start failed")
                     }
                 }
             } else {
                 let (stop_tx, stop_rx) = bounded::<()>(1);
                 let interval = interval.unwrap_or(Duration::from_secs(1));
-                let collector = collector.clone();
                 let shared = shared.clone();
                 let thread = spawn(&format!("input-{name}"), move || {
                     poll_metric_input(slot, interval, collector, stop_rx, &shared)
@@ -148,6 +181,8 @@ impl RunningPipeline {
             flush_thread: Some(flush_thread),
             extensions,
             stop_timeout: global.stop_timeout.get(),
+            inputs_total,
+            onetime_deadline: Instant::now() + global.onetime_deadline(),
         }
     }
 
@@ -159,14 +194,51 @@ impl RunningPipeline {
         &self.config.name
     }
 
+    /// Every input has said it produced all it ever will ([`loong_api::Collector::done`]).
+    pub fn inputs_done(&self) -> bool {
+        self.shared.inputs_done() >= self.inputs_total
+    }
+
+    /// Ends a one-time pipeline: waits until every input is done, then delivers everything (retrying
+    /// as long as it takes) and stops. `ExcutionTimeout` bounds the whole run; data cut off by it
+    /// stays unacknowledged, so a later run resumes from the checkpoints. Setting `cancel` (SIGTERM)
+    /// stops the pipeline as [`RunningPipeline::stop`] does.
+    pub fn finish(self, cancel: &AtomicBool) -> OnetimeOutcome {
+        let deadline = self.onetime_deadline;
+        let cancelled = || cancel.load(Ordering::Acquire);
+        while !self.inputs_done() && Instant::now() < deadline && !cancelled() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let timed_out = !self.inputs_done();
+        if timed_out && !cancelled() {
+            tracing::error!(pipeline = %self.name(), "one-time pipeline: ExcutionTimeout reached before its inputs were done");
+        }
+        let shared = self.shared.clone();
+        let leftover = if cancelled() {
+            self.stop(StopMode::Drain)
+        } else {
+            // Not urgent: a one-time run waits out backoffs rather than giving up after StopTimeout.
+            self.shutdown(StopMode::Drain, deadline, false)
+        };
+        OnetimeOutcome {
+            undelivered: leftover.iter().map(Batch::event_count).sum(),
+            dropped: shared.dropped(),
+            timed_out,
+        }
+    }
+
     /// Stops the pipeline within its `StopTimeout`. Returns the batches that were not delivered:
     /// for [`StopMode::Handover`] the caller passes them to the new instance; for
     /// [`StopMode::Drain`] they are what the deadline cut off (already counted and logged).
-    pub fn stop(mut self, mode: StopMode) -> Vec<Batch> {
-        let name = self.config.name.clone();
+    pub fn stop(self, mode: StopMode) -> Vec<Batch> {
         let deadline = Instant::now() + self.stop_timeout;
+        self.shutdown(mode, deadline, mode == StopMode::Drain)
+    }
+
+    fn shutdown(mut self, mode: StopMode, deadline: Instant, urgent: bool) -> Vec<Batch> {
+        let name = self.config.name.clone();
         let watchdog = shared::Watchdog::start(self.shared.clone(), deadline);
-        if mode == StopMode::Drain {
+        if urgent {
             self.shared.set_urgent();
         }
 

@@ -1,5 +1,5 @@
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender};
@@ -20,6 +20,10 @@ pub(crate) struct Shared {
     state: AtomicU8,
     urgent: AtomicBool,
     inputs_closed: AtomicBool,
+    /// Inputs that said they produced all they ever will (`Collector::done`), or failed to start.
+    inputs_done: AtomicUsize,
+    /// Events the flush loop gave up on (`FlushRetry.MaxRetries`).
+    dropped_events: AtomicU64,
     pub ready: ReadySignal,
 }
 
@@ -29,6 +33,8 @@ impl Shared {
             state: AtomicU8::new(State::Running as u8),
             urgent: AtomicBool::new(false),
             inputs_closed: AtomicBool::new(false),
+            inputs_done: AtomicUsize::new(0),
+            dropped_events: AtomicU64::new(0),
             ready,
         }
     }
@@ -65,6 +71,22 @@ impl Shared {
 
     pub fn close_inputs(&self) {
         self.inputs_closed.store(true, Ordering::Release);
+    }
+
+    pub fn input_done(&self) {
+        self.inputs_done.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn inputs_done(&self) -> usize {
+        self.inputs_done.load(Ordering::Acquire)
+    }
+
+    pub fn add_dropped(&self, events: u64) {
+        self.dropped_events.fetch_add(events, Ordering::AcqRel);
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped_events.load(Ordering::Acquire)
     }
 }
 

@@ -10,7 +10,24 @@ use serde::{Deserialize, Serialize};
 /// Sends events to an HTTP endpoint (POST), one request per payload the converter makes.
 ///
 /// Example: `{Type: flusher_http, RemoteURL: "http://127.0.0.1:8080/ingest", Convert: {Protocol: jsonline},
-/// Compression: gzip, Headers: {X-Db: "%{tag.db}"}, Concurrency: 4}`.
+/// Compression: gzip, Headers: {X-Db: "%{tag.db}"}, Concurrency: 4}`. To InfluxDB 1.x: `RemoteURL:
+/// http://host:8086/write, Query: {db: mydb}, Convert: {Protocol: influxdb, Encoding: custom}`. To a
+/// Prometheus remote write receiver: `RemoteURL: http://host:9090/api/v1/write, Compression: snappy,
+/// Encoder: {Type: ext_default_encoder, Options: {Format: prometheus}}`. Both are tested against the
+/// real servers.
+///
+/// Guarantees: a 2xx answer is success. 5xx, 401, 403, 429 (waiting `Retry-After` when given),
+/// timeouts and transport errors are retried per `Retry`; when a payload still fails, the batch goes
+/// back to the pipeline, which retries it (sending only the payloads not yet accepted) until it is
+/// delivered, so an outage loses nothing. Any other status (400, 413…) can never succeed: the payload
+/// is logged and counted in `http_rejected_payloads_total` rather than blocking the pipeline forever.
+/// Requests are sent within the flush call (up to `Concurrency` at once), so a slow or stalled
+/// endpoint holds the pipeline and, through its bounded queues, the inputs: memory does not grow, and
+/// nothing is in flight when the flusher stops. When the agent exits (`set_urgent`), retry delays are
+/// capped at 500 ms. Credentials (URL user info, `Authorization` and other secret headers) never
+/// appear in logs or errors. Metrics: `http_requests_total{status_class}`, `http_retries_total`,
+/// `http_transport_errors_total`, `http_body_bytes_total` (before compression), `http_sent_bytes_total`
+/// (after), `http_request_duration_seconds`, `http_rejected_payloads_total`, `http_dropped_events_total`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct HttpConfig {

@@ -171,9 +171,11 @@ impl Flusher for HttpFlusher {
             Some(_) => None,
             None => Some(Converter::new(&config.convert).context("Convert")?),
         };
-        let content_type = converter
-            .as_ref()
-            .map_or("application/octet-stream", |c| c.content_type());
+        let content_type = match (&converter, encoder.as_ref().and_then(|e| e.as_encoder())) {
+            (Some(c), _) => c.content_type(),
+            (None, Some(e)) => e.content_type(),
+            (None, None) => "application/octet-stream",
+        };
         let builder = RequestBuilder::new(config, content_type)?;
         let authenticator = config
             .authenticator

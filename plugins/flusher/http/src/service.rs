@@ -160,7 +160,7 @@ impl Service {
                 self.metrics.transport_errors.increment(1);
                 // Redact the URL: it may carry credentials in its query.
                 return Attempt::Retry {
-                    error: format!("sending: {}", e.without_url()),
+                    error: describe(e),
                     after: None,
                 };
             }
@@ -211,4 +211,25 @@ impl Service {
             }
         }
     }
+}
+
+/// A transport error with its cause chain (reqwest's own text is just "error sending request"),
+/// without the URL, which may carry credentials in its query.
+fn describe(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "sending failed"
+    };
+    let e = e.without_url();
+    let mut text = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

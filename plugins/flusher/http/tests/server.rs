@@ -174,3 +174,97 @@ fn init_checks_options() {
         assert!(err.contains(want), "{options}: {err}");
     }
 }
+
+#[test]
+fn queue_capacity_bounds_a_flush_and_drop_event_when_queue_full_counts_the_rest() {
+    let capture = loong_testkit::MetricsCapture::new();
+    for (drop, want) in [(true, 3), (false, 10)] {
+        let server = Server::start();
+        // custom_single: one payload per event; room for QueueCapacity + Concurrency payloads.
+        let mut f = capture.scoped(|| {
+            flusher(json!({"RemoteURL": server.url("/q"), "QueueCapacity": 2, "DropEventWhenQueueFull": drop}))
+        });
+        export(&mut f, &[loong_testkit::log_events_with_prefix("q", 10)]).unwrap();
+        assert_eq!(server.bodies().len(), want, "DropEventWhenQueueFull: {drop}");
+    }
+    assert_eq!(
+        capture.counter("http_dropped_events_total"),
+        7,
+        "dropped events are counted"
+    );
+}
+
+#[test]
+fn a_stalled_server_times_out_and_the_batch_is_delivered_once_it_answers() {
+    let server = Server::start();
+    server.stall(Some(std::time::Duration::from_secs(30)));
+    let mut f = flusher(json!({
+        "RemoteURL": server.url("/s"), "Timeout": "300ms", "Convert": {"Protocol": "jsonline"},
+        "Retry": {"MaxRetryTimes": 1, "InitialDelay": "10ms", "MaxDelay": "10ms"},
+    }));
+    let batch = [loong_testkit::log_events_with_prefix("s", 4)];
+    let err = export(&mut f, &batch).unwrap_err().to_string();
+    assert!(err.contains("timed out") || err.contains("timeout"), "{err}");
+    server.stall(None);
+    export(&mut f, &batch).unwrap();
+    let mut bodies: Vec<String> = server.bodies();
+    bodies.sort();
+    assert_eq!(bodies, vec!["s-0", "s-1", "s-2", "s-3"]);
+}
+
+#[test]
+fn requests_go_through_the_proxy() {
+    // The recording server plays the proxy: it receives the absolute-form request for the target.
+    let proxy = Server::start();
+    let mut f = flusher(json!({
+        "RemoteURL": "http://collector.example.invalid:9000/ingest?x=1", "Proxy": proxy.url(""),
+        "Convert": {"Protocol": "jsonline"},
+    }));
+    export(&mut f, &[loong_testkit::log_events_with_prefix("p", 2)]).unwrap();
+    let got = proxy.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path_and_query, "/ingest?x=1");
+    assert_eq!(got[0].headers["host"], "collector.example.invalid:9000");
+}
+
+#[test]
+fn per_flusher_metrics_count_requests_retries_bytes_and_latency() {
+    let capture = loong_testkit::MetricsCapture::new();
+    let server = Server::start();
+    server.script(&[503, 400]);
+    let mut f = capture.scoped(|| {
+        flusher(json!({
+            "RemoteURL": server.url("/m"), "Compression": "gzip", "Retry": fast_retry(),
+            "Convert": {"Protocol": "jsonline"},
+        }))
+    });
+    // Payload 1: 503 then 400 (rejected). Payload 2: 200.
+    export(&mut f, &[loong_testkit::log_events_with_prefix("a", 50)]).unwrap();
+    export(&mut f, &[loong_testkit::log_events_with_prefix("b", 50)]).unwrap();
+    let class = |c| capture.counter_with("http_requests_total", &[("status_class", c)]);
+    assert_eq!((class("2xx"), class("4xx"), class("5xx")), (1, 1, 1));
+    assert_eq!(capture.counter("http_retries_total"), 1);
+    assert_eq!(capture.counter("http_rejected_payloads_total"), 1);
+    let raw = capture.counter("http_body_bytes_total");
+    let sent = capture.counter("http_sent_bytes_total");
+    assert!(sent > 0 && sent < raw, "gzip shrinks repetitive JSON: {sent} of {raw}");
+    assert_eq!(capture.histogram("http_request_duration_seconds").len(), 3);
+}
+
+#[test]
+fn set_urgent_shortens_backoffs() {
+    let port = loong_testkit::services::free_port();
+    let mut f = flusher(json!({
+        "RemoteURL": format!("http://127.0.0.1:{port}/u"),
+        "Retry": {"MaxRetryTimes": 3, "InitialDelay": "20s", "MaxDelay": "20s"},
+    }));
+    f.set_urgent(true);
+    let started = std::time::Instant::now();
+    assert!(export(&mut f, &[loong_testkit::log_events_with_prefix("u", 1)]).is_err());
+    // Three 20 s backoffs would take a minute; urgent caps each at 500 ms.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

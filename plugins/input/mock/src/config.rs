@@ -29,6 +29,10 @@ pub struct MockOptions {
     /// previous group, which makes the input as fast as the pipeline.
     #[serde(rename = "Interval")]
     pub interval: Duration,
+    /// `MetricName` set: generate metric events of that name instead of logs, whose value is the
+    /// index and whose tags are `Fields` (loong-rs addition, for metric flushers).
+    #[serde(rename = "MetricName")]
+    pub metric_name: String,
 }
 
 impl Default for MockOptions {
@@ -40,6 +44,7 @@ impl Default for MockOptions {
             events_per_collect: 1,
             max_events: 0,
             interval: Duration::from_secs(1),
+            metric_name: String::new(),
         }
     }
 }

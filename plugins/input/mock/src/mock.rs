@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use loong_api::model::{MetricEvent, MetricType};
 use loong_api::{Collector, Context, GroupInfo, Input, KeyValues, LogEvent, MetricInput, PipelineEvent, Result};
 
 use crate::MockOptions;
@@ -50,7 +51,23 @@ impl MockInput {
         }
     }
 
-    fn event(&self, index: i64, timestamp: u64) -> LogEvent {
+    fn event(&self, index: i64, timestamp: u64) -> PipelineEvent {
+        if self.options.metric_name.is_empty() {
+            return self.log(index, timestamp).into();
+        }
+        let mut metric = MetricEvent::single(
+            self.options.metric_name.clone(),
+            MetricType::Gauge,
+            index as f64,
+            timestamp,
+        );
+        for (k, v) in &self.options.fields {
+            metric.tags.insert(k.clone(), v.clone());
+        }
+        metric.into()
+    }
+
+    fn log(&self, index: i64, timestamp: u64) -> LogEvent {
         let mut contents = KeyValues::with_capacity(1 + self.options.fields.len());
         contents.push("Index", index.to_string());
         for (k, v) in &self.options.fields {
@@ -94,7 +111,7 @@ impl MetricInput for MockInput {
         }
         let timestamp = loong_api::model::now_nanos();
         let events: Vec<PipelineEvent> = (1..=count as i64)
-            .map(|i| self.event(self.index.wrapping_add(i), timestamp).into())
+            .map(|i| self.event(self.index.wrapping_add(i), timestamp))
             .collect();
         let group = GroupInfo {
             tags: self.tags.clone(),
@@ -105,6 +122,10 @@ impl MetricInput for MockInput {
         // when a collect fails.
         self.index = self.index.wrapping_add(count as i64);
         self.produced += count;
+        if self.remaining() == 0 {
+            // MaxEvents reached: a one-time pipeline may end.
+            collector.done();
+        }
         Ok(())
     }
 }
@@ -251,6 +272,36 @@ mod tests {
     }
 
     #[test]
+    fn metric_name_makes_metrics_tagged_with_fields() {
+        let options: MockOptions =
+            serde_json::from_value(json!({"MetricName": "m", "Fields": {"k": "v"}, "EventsPerCollect": 2})).unwrap();
+        let mut input = MockInput::new(options);
+        let (mut collector, got) = Collector::memory();
+        input.collect(&mut collector).unwrap();
+        let groups = got.to_array();
+        let values: Vec<_> = groups[0]
+            .events
+            .iter()
+            .map(|e| match e {
+                PipelineEvent::Metric(m) => (
+                    m.name.clone(),
+                    m.value.clone(),
+                    m.tags.get_str("k").unwrap().into_owned(),
+                ),
+                other => panic!("not a metric: {other:?}"),
+            })
+            .collect();
+        use loong_api::model::MetricValue::Single;
+        assert_eq!(
+            values,
+            vec![
+                ("m".into(), Single(1.0), "v".into()),
+                ("m".into(), Single(2.0), "v".into())
+            ]
+        );
+    }
+
+    #[test]
     fn documents_every_option() {
         let mut registry = Registry::new();
         crate::register(&mut registry);
@@ -263,7 +314,15 @@ mod tests {
         let names: Vec<_> = doc.options.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(
             names,
-            ["Tags", "Fields", "Index", "EventsPerCollect", "MaxEvents", "Interval"]
+            [
+                "Tags",
+                "Fields",
+                "Index",
+                "EventsPerCollect",
+                "MaxEvents",
+                "Interval",
+                "MetricName"
+            ]
         );
         assert!(doc.options.iter().all(|o| !o.description.is_empty()));
     }

@@ -65,11 +65,17 @@ impl StdinInput {
             let finished = reader::read_lines(&mut stream, limits, &collector, &thread_control, &truncated);
             done(&finished);
             match finished.end {
-                End::Eof => tracing::info!(
-                    cut_lines = finished.cut_lines,
-                    "end of standard input; input_stdin has nothing more to read"
-                ),
-                End::Failed(e) => tracing::error!(error = %e, "reading standard input failed; input_stdin stops"),
+                End::Eof => {
+                    tracing::info!(
+                        cut_lines = finished.cut_lines,
+                        "end of standard input; input_stdin has nothing more to read"
+                    );
+                    collector.done();
+                }
+                End::Failed(e) => {
+                    tracing::error!(error = %e, "reading standard input failed; input_stdin stops");
+                    collector.done();
+                }
                 End::Stopped | End::Closed => tracing::debug!(unsent = finished.unsent.len(), "stdin reader stopped"),
             }
         })?;
