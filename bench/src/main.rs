@@ -103,6 +103,8 @@ fn main() -> Result<()> {
                 loong.display()
             );
             std::fs::create_dir_all(&work_dir)?;
+            // Configs name files by absolute path (input_file requires it).
+            let work_dir = std::fs::canonicalize(&work_dir)?;
             let settings = Settings {
                 loong,
                 size,

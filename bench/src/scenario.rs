@@ -134,8 +134,9 @@ pub fn run(scenario: Scenario, s: &Settings) -> Result<Report> {
             flusher(scenario, run_dir.path(), sink.as_ref().map_or(0, |k| k.port))
         );
         std::fs::write(&config, text)?;
-        // Warm the page cache so every run reads the same way.
-        let _ = std::fs::read(&data);
+        // Warm the page cache so every run reads the same way. In small reads: the child inherits
+        // this process's peak RSS (Linux copies it across fork), so the harness must stay small.
+        warm(&data)?;
         let mut cmd = Command::new(&s.loong);
         cmd.args(["run", "--once", "--data-dir"])
             .arg(run_dir.path().join("data"))
@@ -174,6 +175,14 @@ pub fn run(scenario: Scenario, s: &Settings) -> Result<Report> {
         cpu_percent_of_one_core: median(cpu_pct),
         peak_rss_mb: median(rss),
     })
+}
+
+fn warm(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    while f.read(&mut buf)? > 0 {}
+    Ok(())
 }
 
 /// Continuous collection at a fixed rate: the agent tails a file that this process appends to

@@ -46,3 +46,26 @@ pub trait FlusherV2: Flusher {
     /// Sends the groups; same contract as [`FlusherV1::flush`].
     fn export(&mut self, groups: &[PipelineGroupEvents], ctx: &mut PipelineContext) -> Result<()>;
 }
+
+/// Tells the runner's retry of a batch from a new batch, for a flusher that resumes a partly sent
+/// batch instead of sending all of it again.
+///
+/// The runner retries a failed flush/export with the very same slice, and keeps a batch it gave up
+/// on (`FlushRetry.MaxRetries`) alive until that flusher's next call returns, so while a flusher may
+/// still hold progress for a batch no other batch can have its address. Keys taken from the `groups`
+/// argument of two calls are therefore equal exactly when the second call is a retry of the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchKey {
+    addr: usize,
+    len: usize,
+}
+
+impl BatchKey {
+    /// The key of the batch a flush (`&[LogGroup]`) or export (`&[PipelineGroupEvents]`) was given.
+    pub fn of<T>(groups: &[T]) -> Self {
+        BatchKey {
+            addr: groups.as_ptr() as usize,
+            len: groups.len(),
+        }
+    }
+}

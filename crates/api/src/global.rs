@@ -35,6 +35,11 @@ pub struct GlobalConfig {
     /// the inputs (back-pressure).
     #[serde(rename = "DefaultLogQueueSize")]
     pub default_log_queue_size: usize,
+    /// Bytes of event data the queue between inputs and processors holds at most (loong-rs
+    /// addition): with file inputs a group is a whole read block, so the group count alone does
+    /// not bound memory. A full queue blocks the inputs.
+    #[serde(rename = "DefaultLogQueueBytes")]
+    pub default_log_queue_bytes: usize,
     /// Capacity of the queue of batches between the aggregator and the flushers.
     #[serde(rename = "DefaultLogGroupQueueSize")]
     pub default_log_group_queue_size: usize,
@@ -75,6 +80,7 @@ impl Default for GlobalConfig {
             project: String::new(),
             logstore: String::new(),
             default_log_queue_size: 1000,
+            default_log_queue_bytes: 8 * 1024 * 1024,
             default_log_group_queue_size: 4,
             flush_retry: FlushRetry::default(),
             stop_timeout: Duration::from_secs(30),

@@ -34,7 +34,7 @@ pub use context::{
     CheckpointStore, Context, ContextBuilder, ExtensionHost, MemoryCheckpoints, MetricsRecord, ReadySignal,
 };
 pub use extension::{ClientAuthenticator, Encoder, Extension, FlushInterceptor, RequestInterceptor};
-pub use flusher::{Flusher, FlusherV1, FlusherV2};
+pub use flusher::{BatchKey, Flusher, FlusherV1, FlusherV2};
 pub use global::{GlobalConfig, StructureType};
 pub use input::{Input, MetricInput, ServiceInput};
 pub use options::{Duration, PluginOptions};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use loong_api::model::{Ack, AckSet, AckStatus};
 use loong_api::{
-    Collector, Context, Flusher, FlusherV1, FlusherV2, GroupInfo, Input, LogEvent, LogGroup, MemoryCheckpoints,
-    MetricInput, PipelineContext, PipelineEvent, PipelineGroupEvents, Registry, Result,
+    BatchKey, Collector, Context, Flusher, FlusherV1, FlusherV2, GroupInfo, Input, LogEvent, LogGroup,
+    MemoryCheckpoints, MetricInput, PipelineContext, PipelineEvent, PipelineGroupEvents, Registry, Result,
 };
 use loong_runtime::builder::{self, Env};
 use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
@@ -30,6 +30,8 @@ struct Probe {
     calls: AtomicU64,
     urgent: AtomicBool,
     stopped: AtomicBool,
+    /// Per call: the batch's key, its events, and whether the call failed.
+    calls_seen: Mutex<Vec<(BatchKey, Vec<u64>, bool)>>,
 }
 
 static PROBES: Mutex<Vec<(String, Arc<Probe>)>> = Mutex::new(Vec::new());
@@ -55,6 +57,9 @@ struct CountOpts {
     probe: String,
     #[serde(rename = "Max")]
     max: u64,
+    /// Zero-pad each body to this many bytes.
+    #[serde(rename = "Pad")]
+    pad: usize,
 }
 
 struct CountInput {
@@ -83,7 +88,7 @@ impl MetricInput for CountInput {
         }
         let probe = self.probe.clone();
         let ack = Ack::new(move |status| probe.acked.lock().push((n, status)));
-        let event = PipelineEvent::Log(LogEvent::with_body(n.to_string(), 0));
+        let event = PipelineEvent::Log(LogEvent::with_body(format!("{n:0>width$}", width = self.opts.pad), 0));
         collector.collect_acked(GroupInfo::default(), vec![event], AckSet::single(ack))?;
         self.probe.produced.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -102,9 +107,11 @@ struct ProbeFlusher {
 }
 
 impl ProbeFlusher {
-    fn take(&self, bodies: impl Iterator<Item = u64>) -> Result<()> {
+    fn take(&self, key: BatchKey, bodies: impl Iterator<Item = u64>) -> Result<()> {
         self.probe.calls.fetch_add(1, Ordering::SeqCst);
+        let bodies: Vec<u64> = bodies.collect();
         let remaining = self.probe.fail_remaining.load(Ordering::SeqCst);
+        self.probe.calls_seen.lock().push((key, bodies.clone(), remaining > 0));
         if remaining > 0 {
             self.probe.fail_remaining.store(remaining - 1, Ordering::SeqCst);
             anyhow::bail!("backend unavailable ({remaining} more failures)");
@@ -146,7 +153,7 @@ impl FlusherV1 for ProbeFlusher {
             .iter()
             .flat_map(|g| &g.logs)
             .map(|l| l.contents[0].value.parse::<u64>().unwrap());
-        self.take(bodies.collect::<Vec<_>>().into_iter())
+        self.take(BatchKey::of(groups), bodies.collect::<Vec<_>>().into_iter())
     }
 }
 
@@ -162,7 +169,7 @@ impl FlusherV2 for ProbeFlusher {
                     .unwrap()
             })
             .collect();
-        self.take(bodies.into_iter())
+        self.take(BatchKey::of(groups), bodies.into_iter())
     }
 }
 
@@ -286,6 +293,39 @@ flushers: [{Type: flusher_probe, Probe: hold}]
 }
 
 #[test]
+fn the_input_queue_is_bounded_in_bytes_too() {
+    let p = probe("bytes");
+    p.ready.store(false, Ordering::SeqCst);
+    let pipeline = start(
+        "bytes",
+        r#"
+global: {StructureType: v2, DefaultLogQueueSize: 1000, DefaultLogQueueBytes: 100000, DefaultLogGroupQueueSize: 1}
+inputs: [{Type: metric_count, Probe: bytes, Pad: 10000}]
+flushers: [{Type: flusher_probe, Probe: bytes}]
+"#,
+        Vec::new(),
+    );
+    wait_until("input blocked", Duration::from_secs(20), || {
+        let before = p.produced.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        before > 0 && p.produced.load(Ordering::SeqCst) == before
+    });
+    let produced = p.produced.load(Ordering::SeqCst);
+    // Downstream: three batches of ~3 MiB (≈315 events of 10 kB): held by the flush loop, queued,
+    // and being sent by the processor. Upstream: 100 kB of the input queue, not its 1000 groups.
+    assert!(
+        produced <= 3 * 315 + 10 + 2,
+        "the byte budget bounds the input queue: {produced} produced"
+    );
+    p.ready.store(true, Ordering::SeqCst);
+    wait_until("delivery resumes", Duration::from_secs(10), || {
+        p.delivered.lock().len() as u64 > produced
+    });
+    pipeline.stop(StopMode::Drain);
+    assert_exactly(&p.delivered.lock().clone(), p.produced.load(Ordering::SeqCst));
+}
+
+#[test]
 fn handover_carries_unsent_batches_to_the_new_instance() {
     let old = probe("handover-old");
     old.ready.store(false, Ordering::SeqCst);
@@ -378,4 +418,46 @@ flushers: [{Type: flusher_probe, Probe: drop}]
     pipeline.stop(StopMode::Drain);
     assert!(p.acked.lock().iter().all(|(_, s)| *s == AckStatus::Dropped));
     assert!(p.delivered.lock().is_empty());
+}
+
+#[test]
+fn a_batch_key_names_one_batch_even_after_a_drop() {
+    // A flusher resuming a partly sent batch relies on it: a retry has the key of the failed call,
+    // and the batch after one given up on (MaxRetries) never has it, though it could reuse the memory.
+    for structure in ["v1", "v2"] {
+        let name = format!("key-{structure}");
+        let p = probe(&name);
+        p.fail_remaining.store(7, Ordering::SeqCst);
+        let pipeline = start(
+            &name,
+            &format!(
+                r#"
+global: {{StructureType: {structure}, FlushRetry: {{MaxRetries: 2, InitialDelay: 1ms, MaxDelay: 1ms}}}}
+inputs: [{{Type: metric_count, Probe: {name}, Max: 20000}}]
+aggregators: []
+flushers: [{{Type: flusher_probe, Probe: {name}}}]
+"#
+            ),
+            Vec::new(),
+        );
+        wait_until("all acknowledged", Duration::from_secs(20), || {
+            p.acked.lock().len() == 20000
+        });
+        pipeline.stop(StopMode::Drain);
+        let calls = p.calls_seen.lock();
+        let after_a_drop = calls.windows(2).filter(|w| w[0].2 && w[0].1 != w[1].1).count();
+        assert!(
+            after_a_drop >= 1,
+            "{structure}: no batch followed a dropped one in {} calls",
+            calls.len()
+        );
+        for pair in calls.windows(2) {
+            let ((key, events, failed), (next_key, next_events, _)) = (&pair[0], &pair[1]);
+            if *failed {
+                assert_eq!(key == next_key, events == next_events, "{structure}: {pair:?}");
+            }
+        }
+        let dropped = p.acked.lock().iter().filter(|(_, s)| *s == AckStatus::Dropped).count();
+        assert!(dropped > 0, "{structure}: some batches were given up on");
+    }
 }

@@ -18,6 +18,8 @@ use serde_json::Value;
 /// One request the server accepted.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// The client's address: one per connection, so tests can count connections.
+    pub peer: SocketAddr,
     pub path_and_query: String,
     pub headers: hyper::HeaderMap,
     /// The body after undoing `Content-Encoding`.
@@ -36,6 +38,8 @@ struct ServerState {
     /// While set, requests are held this long and then answered 503 without being recorded: a
     /// server that hangs.
     stall: Option<Duration>,
+    /// Every answer waits this long: a slow but healthy server.
+    delay: Option<Duration>,
 }
 
 /// The server; it stops when dropped.
@@ -84,7 +88,7 @@ impl HttpSink {
         let st = state.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
                 let st = st.clone();
@@ -94,7 +98,13 @@ impl HttpSink {
                         async move {
                             let (parts, body) = req.into_parts();
                             let raw = body.collect().await.unwrap().to_bytes();
-                            let stall = st.lock().stall;
+                            let (stall, delay) = {
+                                let s = st.lock();
+                                (s.stall, s.delay)
+                            };
+                            if let Some(delay) = delay {
+                                tokio::time::sleep(delay).await;
+                            }
                             if let Some(stall) = stall {
                                 tokio::time::sleep(stall).await;
                                 st.lock().answered.push(503);
@@ -104,6 +114,7 @@ impl HttpSink {
                             }
                             let encoding = parts.headers.get("content-encoding").and_then(|v| v.to_str().ok());
                             let received = Received {
+                                peer,
                                 path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
                                 body: decode(encoding, &raw),
                                 headers: parts.headers.clone(),
@@ -150,6 +161,11 @@ impl HttpSink {
     /// 503 without being recorded. `None` makes it answer normally again.
     pub fn stall(&self, hold: Option<Duration>) {
         self.state.lock().stall = hold;
+    }
+
+    /// Makes every answer wait `delay` (a slow, healthy server); `None` answers at once.
+    pub fn delay(&self, delay: Option<Duration>) {
+        self.state.lock().delay = delay;
     }
 
     pub fn url(&self, path: &str) -> String {

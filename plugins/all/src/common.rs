@@ -11,6 +11,12 @@ pub fn register(registry: &mut loong_api::Registry) {
     loong_flusher_blackhole::register(registry);
     loong_flusher_file::register(registry);
     loong_flusher_http::register(registry);
+    loong_flusher_elasticsearch::register(registry);
+    loong_flusher_loki::register(registry);
+    loong_flusher_clickhouse::register(registry);
+    loong_flusher_prometheus::register(registry);
+    loong_flusher_otlp::register(registry);
+    loong_flusher_kafka_v2::register(registry);
     loong_extension_basicauth::register(registry);
     loong_extension_default_encoder::register(registry);
     loong_extension_bearer_token::register(registry);

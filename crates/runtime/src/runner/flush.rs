@@ -5,8 +5,13 @@
 //! backoff, until it accepts (or `FlushRetry.MaxRetries` is reached, when the batch is dropped for it
 //! and counted). The acknowledgements of a batch complete only once every flusher has accepted it,
 //! which is what lets inputs advance their checkpoints safely.
+//!
+//! A batch dropped for a flusher stays allocated until that flusher's next call returns, so a flusher
+//! that resumes a partly sent batch (keyed by [`loong_api::BatchKey`]) never mistakes a new batch
+//! reusing its memory for a retry of it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -25,7 +30,15 @@ pub struct Batch {
     created: Instant,
     accepted: Vec<bool>,
     dropped: bool,
+    /// The flushers that gave up on this batch (`FlushRetry.MaxRetries`).
+    dropped_for: Vec<usize>,
     v1: Option<Vec<LogGroup>>,
+}
+
+/// The memory of a batch some flushers gave up on, held until each of them is called again.
+struct GivenUp {
+    _groups: Vec<PipelineGroupEvents>,
+    _v1: Option<Vec<LogGroup>>,
 }
 
 impl Batch {
@@ -35,6 +48,7 @@ impl Batch {
             created: Instant::now(),
             accepted: Vec::new(),
             dropped: false,
+            dropped_for: Vec::new(),
             v1: None,
         }
     }
@@ -57,15 +71,24 @@ impl Batch {
         self.v1 = None;
     }
 
-    fn complete(self) {
+    /// Completes the acknowledgements; returns the memory to hold for the flushers that dropped it.
+    fn complete(mut self) -> Option<(Vec<usize>, Arc<GivenUp>)> {
         let status = if self.dropped {
             AckStatus::Dropped
         } else {
             AckStatus::Delivered
         };
-        for mut g in self.groups {
+        for g in &mut self.groups {
             g.acks.take().complete(status);
         }
+        if self.dropped_for.is_empty() {
+            return None;
+        }
+        let held = GivenUp {
+            _groups: self.groups,
+            _v1: self.v1,
+        };
+        Some((self.dropped_for, Arc::new(held)))
     }
 }
 
@@ -109,6 +132,8 @@ struct Loop<'a> {
     logstore_key: i64,
     shared: &'a Shared,
     urgent_applied: bool,
+    /// Per flusher: the batch it last gave up on, until its next call returns.
+    given_up: Vec<Option<Arc<GivenUp>>>,
 }
 
 pub(crate) fn run(
@@ -123,9 +148,11 @@ pub(crate) fn run(
         let m = FlusherMetrics::new(&s);
         (s, m)
     });
+    let flushers: Vec<_> = flushers.collect();
     let mut this = Loop {
         name,
-        flushers: flushers.collect(),
+        given_up: flushers.iter().map(|_| None).collect(),
+        flushers,
         retry: global.flush_retry.clone(),
         structure: global.structure_type,
         project: global.project.clone(),
@@ -138,6 +165,7 @@ pub(crate) fn run(
         .into_iter()
         .map(|b| Batch {
             accepted: Vec::new(),
+            dropped_for: Vec::new(),
             ..b
         })
         .collect();
@@ -185,7 +213,13 @@ pub(crate) fn run(
             batch.absorb(next);
         }
         match this.deliver(&mut batch) {
-            Outcome::Done => batch.complete(),
+            Outcome::Done => {
+                if let Some((flushers, held)) = batch.complete() {
+                    for i in flushers {
+                        this.given_up[i] = Some(Arc::clone(&held));
+                    }
+                }
+            }
             Outcome::Interrupted => pending.push_front(batch),
         }
     };
@@ -253,6 +287,7 @@ impl Loop<'_> {
                             );
                             batch.accepted[i] = true;
                             batch.dropped = true;
+                            batch.dropped_for.push(i);
                             break;
                         }
                         let delay = self.backoff(attempt);
@@ -279,7 +314,7 @@ impl Loop<'_> {
         let _g = slot.ctx.span().enter();
         let has_v2 = slot.plugin.as_v2().is_some();
         let use_v2 = has_v2 && (structure == StructureType::V2 || slot.plugin.as_v1().is_none());
-        if use_v2 {
+        let result = if use_v2 {
             let mut ctx = PipelineContext::noop();
             slot.plugin.as_v2().expect("checked").export(&batch.groups, &mut ctx)
         } else {
@@ -291,7 +326,9 @@ impl Loop<'_> {
                 .as_v1()
                 .expect("validated at build")
                 .flush(&self.project, &self.logstore, &config, groups)
-        }
+        };
+        self.given_up[i] = None;
+        result
     }
 
     /// Waits until flusher `i` is ready. Sleeps on the pipeline's ready signal with a timeout that

@@ -38,7 +38,8 @@ pub enum StopMode {
 }
 
 pub(crate) enum InMsg {
-    Group(PipelineGroupEvents),
+    /// A group and the bytes it holds of the input queue's byte budget.
+    Group(PipelineGroupEvents, usize),
     /// Every input has stopped: flush the aggregator and finish.
     Drain,
 }
@@ -94,7 +95,14 @@ impl CollectorSink for QueueSink {
         if self.shared.inputs_closed() {
             return Err(CollectorClosed);
         }
-        shared::send_blocking(&self.tx, InMsg::Group(group), &self.shared).map_err(|_| CollectorClosed)
+        let bytes = group.byte_size();
+        if !self.shared.reserve_queue_bytes(bytes) {
+            return Err(CollectorClosed);
+        }
+        shared::send_blocking(&self.tx, InMsg::Group(group, bytes), &self.shared).map_err(|_| {
+            self.shared.release_queue_bytes(bytes);
+            CollectorClosed
+        })
     }
 
     fn done(&self) {
@@ -119,7 +127,7 @@ impl RunningPipeline {
             flushers,
         } = built;
         let name = config.name.clone();
-        let shared = Arc::new(Shared::new(ready));
+        let shared = Arc::new(Shared::new(ready, global.default_log_queue_bytes));
         let (input_tx, input_rx) = bounded::<InMsg>(global.default_log_queue_size.max(1));
         let (flush_tx, flush_rx) = bounded::<FlushMsg>(global.default_log_group_queue_size.max(1));
 

@@ -29,7 +29,8 @@ pub(crate) fn run(
     loop {
         let timeout = next_tick.saturating_duration_since(Instant::now());
         let draining = match rx.recv_timeout(timeout) {
-            Ok(InMsg::Group(mut group)) => {
+            Ok(InMsg::Group(mut group, bytes)) => {
+                shared.release_queue_bytes(bytes);
                 run_processors(&mut processors, &mut group);
                 if group.events.is_empty() {
                     // Filtered out by a processor: handled, so the input may move past it.

@@ -25,11 +25,20 @@ pub(crate) struct Shared {
     /// Events the flush loop gave up on (`FlushRetry.MaxRetries`).
     dropped_events: AtomicU64,
     pub ready: ReadySignal,
+    /// Bytes of the groups in the input queue, bounded by `DefaultLogQueueBytes`: a group of an
+    /// input can be one 512 KiB read block, so a count bound alone would let the queue hold
+    /// hundreds of megabytes.
+    queued_bytes: parking_lot::Mutex<usize>,
+    bytes_freed: parking_lot::Condvar,
+    queue_bytes_limit: usize,
 }
 
 impl Shared {
-    pub fn new(ready: ReadySignal) -> Self {
+    pub fn new(ready: ReadySignal, queue_bytes_limit: usize) -> Self {
         Shared {
+            queued_bytes: parking_lot::Mutex::new(0),
+            bytes_freed: parking_lot::Condvar::new(),
+            queue_bytes_limit: queue_bytes_limit.max(1),
             state: AtomicU8::new(State::Running as u8),
             urgent: AtomicBool::new(false),
             inputs_closed: AtomicBool::new(false),
@@ -71,6 +80,26 @@ impl Shared {
 
     pub fn close_inputs(&self) {
         self.inputs_closed.store(true, Ordering::Release);
+    }
+
+    /// Waits until `bytes` more fit in the input queue's byte budget (a group larger than the whole
+    /// budget goes in alone), then takes them. False when the pipeline aborted meanwhile.
+    pub fn reserve_queue_bytes(&self, bytes: usize) -> bool {
+        let mut used = self.queued_bytes.lock();
+        while *used > 0 && *used + bytes > self.queue_bytes_limit {
+            if self.aborted() {
+                return false;
+            }
+            self.bytes_freed.wait_for(&mut used, Duration::from_millis(100));
+        }
+        *used += bytes;
+        true
+    }
+
+    pub fn release_queue_bytes(&self, bytes: usize) {
+        let mut used = self.queued_bytes.lock();
+        *used = used.saturating_sub(bytes);
+        self.bytes_freed.notify_all();
     }
 
     pub fn input_done(&self) {

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use loong_api::Duration;
 use loong_converter::ConvertConfig;
 
-use crate::tls::TlsConfig;
+pub use loong_http_client::{ExtensionRef, RetryConfig, TlsConfig};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -124,46 +124,4 @@ impl Default for HttpConfig {
             proxy: String::new(),
         }
     }
-}
-
-/// Retry of one request: delays double from `InitialDelay` to `MaxDelay`, jittered in [d/2, d].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct RetryConfig {
-    /// Retry failed requests (5xx, 401, 403, 429, timeouts and transport errors).
-    #[serde(rename = "Enable")]
-    pub enable: bool,
-    /// Retries after the first attempt.
-    #[serde(rename = "MaxRetryTimes")]
-    pub max_retry_times: u32,
-    /// Delay before the first retry.
-    #[serde(rename = "InitialDelay")]
-    pub initial_delay: Duration,
-    /// Longest delay between retries.
-    #[serde(rename = "MaxDelay")]
-    pub max_delay: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            enable: true,
-            max_retry_times: 3,
-            initial_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-        }
-    }
-}
-
-/// A reference to an extension: its `Type` (`ext_basicauth` or `ext_basicauth/u1`) and, for one not
-/// listed under `extensions`, the options to create it with.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct ExtensionRef {
-    /// The extension's `Type`, or `type/id` to use one configured under the pipeline's `extensions`.
-    #[serde(rename = "Type")]
-    pub r#type: String,
-    /// Options to create the extension with when the pipeline does not configure it.
-    #[serde(rename = "Options")]
-    pub options: Option<serde_json::Value>,
 }

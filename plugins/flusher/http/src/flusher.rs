@@ -2,11 +2,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use loong_api::{Context, Extension, Flusher, FlusherV1, FlusherV2, LogGroup, PipelineContext, PipelineGroupEvents};
+use loong_api::{
+    BatchKey, Context, Extension, Flusher, FlusherV1, FlusherV2, LogGroup, PipelineContext, PipelineGroupEvents,
+};
 use loong_converter::{Converter, Payload};
 use tokio::sync::Semaphore;
 
-use crate::config::{ExtensionRef, HttpConfig};
+use crate::config::HttpConfig;
 use crate::request_builder::RequestBuilder;
 use crate::service::{Metrics, Outcome, Service};
 
@@ -30,14 +32,9 @@ struct Running {
 }
 
 struct Progress {
-    /// Address and length of the slice of groups: the runner retries with the very same batch.
-    batch: (usize, usize),
+    /// The runner retries with the very same batch.
+    batch: BatchKey,
     sent: Vec<bool>,
-}
-
-fn extension(ctx: &Context, r: &ExtensionRef, what: &str) -> Result<Arc<dyn Extension>> {
-    ctx.get_extension(&r.r#type, r.options.as_ref())
-        .with_context(|| format!("{what} {}", r.r#type))
 }
 
 impl HttpFlusher {
@@ -57,7 +54,7 @@ impl HttpFlusher {
     }
 
     /// Sends every payload not yet sent for this batch; an error if some still failed.
-    fn send_all(&mut self, batch: (usize, usize), payloads: Vec<Payload>) -> Result<()> {
+    fn send_all(&mut self, batch: BatchKey, payloads: Vec<Payload>) -> Result<()> {
         let mut progress = match self.progress.take() {
             Some(p) if p.batch == batch && p.sent.len() == payloads.len() => p,
             _ => Progress {
@@ -157,16 +154,8 @@ impl Flusher for HttpFlusher {
         let encoder = config
             .encoder
             .as_ref()
-            .map(|r| extension(ctx, r, "Encoder"))
+            .map(|r| r.resolve(ctx, "Encoder", "an encoder extension", |e| e.as_encoder().is_some()))
             .transpose()?;
-        if let Some(e) = &encoder
-            && e.as_encoder().is_none()
-        {
-            bail!(
-                "Encoder {} is not an encoder extension",
-                config.encoder.as_ref().expect("set").r#type
-            );
-        }
         let converter = match &encoder {
             Some(_) => None,
             None => Some(Converter::new(&config.convert).context("Convert")?),
@@ -180,37 +169,30 @@ impl Flusher for HttpFlusher {
         let authenticator = config
             .authenticator
             .as_ref()
-            .map(|r| extension(ctx, r, "Authenticator"))
+            .map(|r| {
+                r.resolve(ctx, "Authenticator", "a client authenticator", |e| {
+                    e.as_client_authenticator().is_some()
+                })
+            })
             .transpose()?;
-        if let Some(a) = &authenticator
-            && a.as_client_authenticator().is_none()
-        {
-            bail!(
-                "Authenticator {} is not a client authenticator",
-                config.authenticator.as_ref().expect("set").r#type
-            );
-        }
-        let mut interceptors = Vec::new();
-        for r in &config.request_interceptors {
-            let ext = extension(ctx, r, "RequestInterceptors")?;
-            if ext.as_request_interceptor().is_none() {
-                bail!("RequestInterceptors: {} is not a request interceptor", r.r#type);
-            }
-            interceptors.push(ext);
-        }
+        let interceptors = config
+            .request_interceptors
+            .iter()
+            .map(|r| {
+                r.resolve(ctx, "RequestInterceptors", "a request interceptor", |e| {
+                    e.as_request_interceptor().is_some()
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let flush_interceptor = config
             .flush_interceptor
             .as_ref()
-            .map(|r| extension(ctx, r, "FlushInterceptor"))
+            .map(|r| {
+                r.resolve(ctx, "FlushInterceptor", "a flush interceptor", |e| {
+                    e.as_flush_interceptor().is_some()
+                })
+            })
             .transpose()?;
-        if let Some(f) = &flush_interceptor
-            && f.as_flush_interceptor().is_none()
-        {
-            bail!(
-                "FlushInterceptor {} is not a flush interceptor",
-                config.flush_interceptor.as_ref().expect("set").r#type
-            );
-        }
         let idle_per_host = if config.max_idle_conns_per_host > 0 {
             config.max_idle_conns_per_host as usize
         } else {
@@ -220,7 +202,7 @@ impl Flusher for HttpFlusher {
             .timeout(config.timeout.get())
             .pool_max_idle_per_host(idle_per_host)
             .pool_idle_timeout(config.idle_conn_timeout.get())
-            .use_preconfigured_tls(crate::tls::client_config(&config.tls)?);
+            .use_preconfigured_tls(loong_http_client::client_config(&config.tls)?);
         client = match config.proxy.trim() {
             "" => client.no_proxy(),
             proxy => client.proxy(reqwest::Proxy::all(proxy).context("Proxy")?),
@@ -296,7 +278,7 @@ impl FlusherV1 for HttpFlusher {
                 payloads.extend(conv.convert_v1(group, running.builder.selected())?);
             }
         }
-        self.send_all((groups.as_ptr() as usize, groups.len()), payloads)
+        self.send_all(BatchKey::of(groups), payloads)
     }
 }
 
@@ -332,6 +314,6 @@ impl FlusherV2 for HttpFlusher {
                 payloads.extend(conv.convert_v2(group, running.builder.selected())?);
             }
         }
-        self.send_all((groups.as_ptr() as usize, groups.len()), payloads)
+        self.send_all(BatchKey::of(groups), payloads)
     }
 }

@@ -8,16 +8,13 @@
 //! runner's delivery contract retries them instead of LoongCollector's "data dropped". A retried batch
 //! skips the payloads that already succeeded.
 
-mod compression;
 mod config;
 mod flusher;
 mod request_builder;
 mod service;
-mod tls;
 
-pub use config::{HttpConfig, RetryConfig};
+pub use config::{ExtensionRef, HttpConfig, RetryConfig, TlsConfig};
 pub use flusher::HttpFlusher;
-pub use tls::TlsConfig;
 
 /// The config `Type` of this flusher.
 pub const NAME: &str = "flusher_http";

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use loong_converter::{Payload, Template, VarKey};
 
-use crate::compression::Compression;
 use crate::config::HttpConfig;
+use loong_http_client::Compression;
 
 pub struct RequestBuilder {
     url: reqwest::Url,

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use loong_api::Extension;
-use rand::Rng;
 
-use crate::config::RetryConfig;
 use crate::request_builder::Prepared;
+use loong_http_client::RetryConfig;
 
 /// What became of one payload.
 #[derive(Debug)]
@@ -101,12 +100,7 @@ impl Service {
 
     /// `min(initial·2^i, max)`, jittered in `[d/2, d]` (LoongCollector's formula).
     fn backoff(&self, retry: u32) -> Duration {
-        let initial = self.retry.initial_delay.get();
-        let d = initial
-            .saturating_mul(1u32 << retry.min(20))
-            .min(self.retry.max_delay.get().max(initial));
-        let half = d / 2;
-        half + rand::rng().random_range(Duration::ZERO..=half)
+        self.retry.delay(retry)
     }
 
     async fn attempt(&self, prepared: &Prepared) -> Attempt {
@@ -160,7 +154,7 @@ impl Service {
                 self.metrics.transport_errors.increment(1);
                 // Redact the URL: it may carry credentials in its query.
                 return Attempt::Retry {
-                    error: describe(e),
+                    error: loong_http_client::describe(e),
                     after: None,
                 };
             }
@@ -211,25 +205,4 @@ impl Service {
             }
         }
     }
-}
-
-/// A transport error with its cause chain (reqwest's own text is just "error sending request"),
-/// without the URL, which may carry credentials in its query.
-fn describe(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "sending failed"
-    };
-    let e = e.without_url();
-    let mut text = format!("{kind}: {e}");
-    let mut source = std::error::Error::source(&e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -268,3 +268,61 @@ fn set_urgent_shortens_backoffs() {
         started.elapsed()
     );
 }
+
+fn connections(server: &Server) -> usize {
+    server
+        .received()
+        .iter()
+        .map(|r| r.peer)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+#[test]
+fn concurrency_opens_parallel_connections_and_max_conns_per_host_caps_them() {
+    for (options, at_most, at_least) in [
+        (json!({"Concurrency": 4}), 4, 2),
+        (json!({"Concurrency": 4, "MaxConnsPerHost": 1}), 1, 1),
+    ] {
+        let server = Server::start();
+        // Slow answers make the requests of one flush overlap.
+        server.delay(Some(std::time::Duration::from_millis(100)));
+        let mut all = options.clone();
+        all["RemoteURL"] = json!(server.url("/c"));
+        let mut f = flusher(all);
+        export(&mut f, &[loong_testkit::log_events_with_prefix("c", 8)]).unwrap();
+        let n = connections(&server);
+        assert!((at_least..=at_most).contains(&n), "{options}: {n} connections");
+        assert_eq!(server.bodies().len(), 8);
+    }
+}
+
+#[test]
+fn idle_connections_are_reused_until_idle_conn_timeout() {
+    let server = Server::start();
+    let mut f = flusher(json!({"RemoteURL": server.url("/k"), "IdleConnTimeout": "100ms"}));
+    export(&mut f, &[loong_testkit::log_events_with_prefix("a", 3)]).unwrap();
+    assert_eq!(
+        connections(&server),
+        1,
+        "one kept-alive connection for sequential requests"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    export(&mut f, &[loong_testkit::log_events_with_prefix("b", 1)]).unwrap();
+    assert_eq!(
+        connections(&server),
+        2,
+        "the idle connection was closed after IdleConnTimeout"
+    );
+}
+
+#[test]
+fn compatibility_options_are_accepted_without_warnings() {
+    let server = Server::start();
+    // WriteBufferSize and AsyncIntercept exist for LoongCollector configs; MaxIdleConnsPerHost sizes the pool.
+    let mut f = flusher(json!({
+        "RemoteURL": server.url("/w"), "WriteBufferSize": 65536, "AsyncIntercept": true, "MaxIdleConnsPerHost": 2,
+    }));
+    export(&mut f, &[loong_testkit::log_events_with_prefix("w", 2)]).unwrap();
+    assert_eq!(server.bodies().len(), 2);
+}

@@ -26,7 +26,7 @@ pub struct TlsConfig {
     /// PEM private key of `CertFile`.
     #[serde(rename = "KeyFile")]
     pub key_file: String,
-    /// Name the server certificate must match, when it differs from the host in `RemoteURL`.
+    /// Name the server certificate must match, when it differs from the endpoint's host.
     #[serde(rename = "ServerName")]
     pub server_name: String,
     /// Accept any server certificate. Only for testing: it allows anyone in the path to read and

@@ -1,0 +1,17 @@
+//! What loong-rs's HTTP-speaking flushers share (flusher_http, and the flushers for Elasticsearch,
+//! Loki, ClickHouse, Prometheus and OTLP/HTTP): the `TLS` options and the rustls client config built
+//! from them, the `Compression` option, `Retry` with LoongCollector's jittered exponential backoff,
+//! references to extensions (`Authenticator`, `RequestInterceptors`…), and transport error texts that
+//! never carry the URL (which may hold credentials).
+
+pub mod compression;
+mod error;
+mod extension_ref;
+mod retry;
+pub mod tls;
+
+pub use compression::Compression;
+pub use error::describe;
+pub use extension_ref::ExtensionRef;
+pub use retry::{RetryConfig, backoff};
+pub use tls::{TlsConfig, client_config};

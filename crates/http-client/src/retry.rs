@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+use loong_api::Duration as ConfigDuration;
+use rand::Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Retry of one request: delays double from `InitialDelay` to `MaxDelay`, jittered in [d/2, d].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct RetryConfig {
+    /// Retry failed requests (5xx, 401, 403, 429, timeouts and transport errors).
+    #[serde(rename = "Enable")]
+    pub enable: bool,
+    /// Retries after the first attempt.
+    #[serde(rename = "MaxRetryTimes")]
+    pub max_retry_times: u32,
+    /// Delay before the first retry.
+    #[serde(rename = "InitialDelay")]
+    pub initial_delay: ConfigDuration,
+    /// Longest delay between retries.
+    #[serde(rename = "MaxDelay")]
+    pub max_delay: ConfigDuration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enable: true,
+            max_retry_times: 3,
+            initial_delay: ConfigDuration::from_secs(1),
+            max_delay: ConfigDuration::from_secs(30),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The delay before retry number `retry` (0 for the first).
+    pub fn delay(&self, retry: u32) -> Duration {
+        backoff(self.initial_delay.get(), self.max_delay.get(), retry)
+    }
+}
+
+/// LoongCollector's backoff: `min(initial · 2^retry, max)`, jittered uniformly in `[d/2, d]` so
+/// agents that failed together do not retry together.
+pub fn backoff(initial: Duration, max: Duration, retry: u32) -> Duration {
+    let d = initial.saturating_mul(1u32 << retry.min(20)).min(max.max(initial));
+    let half = d / 2;
+    half + rand::rng().random_range(Duration::ZERO..=half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_up_to_max_with_jitter_in_the_upper_half() {
+        let (i, m) = (Duration::from_millis(100), Duration::from_secs(1));
+        for (retry, full) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (30, 1000)] {
+            for _ in 0..20 {
+                let d = backoff(i, m, retry).as_millis() as u64;
+                assert!((full / 2..=full).contains(&d), "retry {retry}: {d} ms");
+            }
+        }
+    }
+}
