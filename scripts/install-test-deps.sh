@@ -2,9 +2,17 @@
 # Installs what the tests need beyond the Rust toolchain. Safe to run again: it skips what is there.
 #   * PyPI `protobuf` (>= 4): an independent protobuf implementation that crates/model's
 #     python_interop test checks the sls_logs wire format against.
+#   * What the build needs beyond gcc and make: pkg-config, OpenSSL and zlib headers (librdkafka,
+#     built by the rdkafka crate for flusher_kafka_v2, links them), and curl (the tests query servers).
 #   * The real servers the flusher tests write to and read back from (scripts/services.sh install):
-#     InfluxDB 1.x and Prometheus from Debian's packages.
+#     InfluxDB, Prometheus and ClickHouse from Debian's packages; Tansu (Kafka protocol) and the OTLP
+#     receiver from PyPI.
 set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+apt_ensure pkg-config libssl-dev zlib1g-dev curl
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "install-test-deps: python3 is required (e.g. apt-get install -y python3 python3-pip)" >&2
@@ -16,11 +24,8 @@ has_protobuf() {
 }
 
 if ! has_protobuf; then
-    export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
-    # A distribution's own Python refuses system-wide installs (PEP 668); fall back to the user site.
-    python3 -m pip install --quiet 'protobuf>=4' ||
-        python3 -m pip install --quiet --user --break-system-packages 'protobuf>=4'
+    pip_install 'protobuf>=4'
     has_protobuf || { echo "install-test-deps: protobuf>=4 still not importable by python3" >&2; exit 1; }
 fi
 
-bash "$(dirname "$0")/services.sh" install
+bash "$HERE/services.sh" install

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 NAMES=""
 for f in "$HERE"/services/*.sh; do
     # shellcheck source=/dev/null
@@ -24,19 +26,6 @@ NAMES="${NAMES# }"
 die() { echo "services.sh: $*" >&2; exit 1; }
 
 known() { case " $NAMES " in *" $1 "*) ;; *) die "unknown service $1 (known: $NAMES)" ;; esac; }
-
-apt_install() {
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
-        { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
-}
-
-pip_install() {
-    export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
-    python3 -m pip install --quiet "$@" || python3 -m pip install --quiet --user --break-system-packages "$@"
-}
 
 # Debian starts packaged daemons on their default ports; tests run their own instances.
 stop_packaged_daemon() { # UNIT BINARY
