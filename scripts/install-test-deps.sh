@@ -3,7 +3,7 @@
 #   * PyPI `protobuf` (>= 4): an independent protobuf implementation that crates/model's
 #     python_interop test checks the sls_logs wire format against.
 #   * What the build needs beyond gcc and make: pkg-config, OpenSSL and zlib headers (librdkafka,
-#     built by the rdkafka crate for flusher_kafka_v2, links them), and curl (the tests query servers).
+#     built by the rdkafka crate for flusher_kafka_v2, links them), curl (the tests query servers) and procps (kill, pkill).
 #   * The real servers the flusher tests write to and read back from (scripts/services.sh install):
 #     InfluxDB, Prometheus and ClickHouse from Debian's packages; Tansu (Kafka protocol) and the OTLP
 #     receiver from PyPI.
@@ -12,7 +12,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-apt_ensure pkg-config libssl-dev zlib1g-dev curl
+apt_ensure pkg-config libssl-dev zlib1g-dev curl procps
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "install-test-deps: python3 is required (e.g. apt-get install -y python3 python3-pip)" >&2
