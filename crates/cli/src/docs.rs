@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use loong_api::Registry;
-use loong_api::options::PluginDoc;
+use loong_api::options::{OptionDoc, PluginDoc, options_doc};
+use loong_api::{GlobalConfig, Registry};
 
 #[derive(clap::Args)]
 pub struct PluginsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Write one Markdown page per plugin into DIR/<kind>/<name>.md, plus DIR/README.md.
+    /// Write one Markdown page per plugin into DIR/<kind>/<name>.md, plus DIR/global.md (the
+    /// pipeline's `global` section) and DIR/README.md.
     #[arg(long, value_name = "DIR")]
     docs_dir: Option<PathBuf>,
     /// With --docs-dir: write nothing, fail if any page is missing or stale.
@@ -68,8 +69,27 @@ pub fn page(doc: &PluginDoc) -> String {
         out.push_str("This plugin has no options.\n");
         return out;
     }
+    options_table(&mut out, &doc.options);
+    out
+}
+
+/// The page of the pipeline config's `global` section, from `GlobalConfig`.
+fn global_page() -> String {
+    let (description, options) = options_doc::<GlobalConfig>();
+    let generated = GENERATED
+        .replace("the plugin's options struct", "GlobalConfig")
+        .replace("the plugin's config.rs", "crates/api/src/global.rs");
+    let mut out = format!(
+        "# global\n\n{generated}\n\n{}\n\nThese keys go under `global:` in a pipeline config.\n\n## Options\n\n",
+        description.trim()
+    );
+    options_table(&mut out, &options);
+    out
+}
+
+fn options_table(out: &mut String, options: &[OptionDoc]) {
     out.push_str("| Option | Type | Default | Description |\n|---|---|---|---|\n");
-    for o in &doc.options {
+    for o in options {
         let default = if o.default.is_empty() {
             String::new()
         } else {
@@ -83,11 +103,11 @@ pub fn page(doc: &PluginDoc) -> String {
             escape_cell(&o.description)
         ));
     }
-    out
 }
 
 fn index(docs: &[PluginDoc]) -> String {
-    let mut out = format!("# Built-in plugins\n\n{GENERATED}\n");
+    let mut out =
+        format!("# Built-in plugins\n\n{GENERATED}\n\nPipeline-wide options (`global`): [global.md](global.md).\n");
     let mut by_kind: BTreeMap<&str, Vec<&PluginDoc>> = BTreeMap::new();
     for d in docs {
         by_kind.entry(d.kind.as_str()).or_default().push(d);
@@ -113,6 +133,7 @@ fn write_pages(dir: &Path, docs: &[PluginDoc], check: bool) -> anyhow::Result<Ex
         .map(|d| (dir.join(&d.kind).join(format!("{}.md", d.name)), page(d)))
         .collect();
     pages.push((dir.join("README.md"), index(docs)));
+    pages.push((dir.join("global.md"), global_page()));
     let mut stale = Vec::new();
     for (path, text) in &pages {
         let current = std::fs::read_to_string(path).ok();
