@@ -5,17 +5,18 @@ use rand::Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Retry of one request: delays double from `InitialDelay` to `MaxDelay`, jittered in [d/2, d].
+/// Retries within one flush: delays double from `InitialDelay` to `MaxDelay`, jittered in [d/2, d].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RetryConfig {
-    /// Retry failed requests (5xx, 401, 403, 429, timeouts and transport errors).
+    /// Retry what failed in a way a retry may fix (the flusher's guarantees list which failures);
+    /// when false, the first failure hands the batch back to the pipeline's retry.
     #[serde(rename = "Enable")]
     pub enable: bool,
     /// Retries after the first attempt.
     #[serde(rename = "MaxRetryTimes")]
     pub max_retry_times: u32,
-    /// Delay before the first retry.
+    /// Delay before the first retry (a `Retry-After` answer wins).
     #[serde(rename = "InitialDelay")]
     pub initial_delay: ConfigDuration,
     /// Longest delay between retries.

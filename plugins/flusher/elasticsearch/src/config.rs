@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use loong_api::Duration;
+pub use loong_http_client::RetryConfig;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -205,34 +206,4 @@ pub struct ConvertConfig {
     /// Renames the converter protocols' own keys: `contents`, `tags`, `time`.
     #[serde(rename = "ProtocolFieldsRename")]
     pub protocol_fields_rename: BTreeMap<String, String>,
-}
-
-/// Retries within one flush: delays double from `InitialDelay` to `MaxDelay`, jittered in [d/2, d].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct RetryConfig {
-    /// Retry failed items and requests within the flush; when false, the first failure hands the
-    /// batch back to the pipeline's retry.
-    #[serde(rename = "Enable")]
-    pub enable: bool,
-    /// Retries after the first attempt.
-    #[serde(rename = "MaxRetryTimes")]
-    pub max_retry_times: u32,
-    /// Delay before the first retry (a `Retry-After` answer wins).
-    #[serde(rename = "InitialDelay")]
-    pub initial_delay: Duration,
-    /// Longest delay between retries.
-    #[serde(rename = "MaxDelay")]
-    pub max_delay: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            enable: true,
-            max_retry_times: 3,
-            initial_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-        }
-    }
 }

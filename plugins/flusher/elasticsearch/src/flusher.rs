@@ -173,11 +173,7 @@ const URGENT_MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// The delay before retry number `attempt` (1 for the first).
 fn backoff(retry: &RetryConfig, attempt: u32, urgent: bool) -> Duration {
-    let d = loong_http_client::backoff(
-        retry.initial_delay.get(),
-        retry.max_delay.get(),
-        attempt.saturating_sub(1),
-    );
+    let d = retry.delay(attempt.saturating_sub(1));
     if urgent { d.min(URGENT_MAX_DELAY) } else { d }
 }
 
