@@ -1,19 +1,19 @@
 //! A real HTTP server on 127.0.0.1 for flusher tests: it records every request with its body
 //! decoded from `Content-Encoding` (gzip, snappy, zstd, lz4), answers with scripted status codes,
-//! and can require an `Authorization` header.
+//! and can require an `Authorization` header. It runs on a [`Receiver`].
 
 use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use parking_lot::Mutex;
 use serde_json::Value;
+
+use crate::receiver::{Receiver, wait_until};
 
 /// One request the server accepted.
 #[derive(Clone, Debug)]
@@ -44,9 +44,8 @@ struct ServerState {
 
 /// The server; it stops when dropped.
 pub struct HttpSink {
-    addr: SocketAddr,
+    receiver: Receiver,
     state: Arc<Mutex<ServerState>>,
-    _runtime: tokio::runtime::Runtime,
 }
 
 fn decode(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
@@ -67,6 +66,54 @@ fn decode(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
     }
 }
 
+async fn answer(st: Arc<Mutex<ServerState>>, req: Request<Bytes>, peer: SocketAddr) -> Response<Bytes> {
+    let (parts, raw) = req.into_parts();
+    let (stall, delay) = {
+        let s = st.lock();
+        (s.stall, s.delay)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(stall) = stall {
+        tokio::time::sleep(stall).await;
+        st.lock().answered.push(503);
+        let mut resp = Response::new(Bytes::from_static(b"stalled"));
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return resp;
+    }
+    let encoding = parts.headers.get("content-encoding").and_then(|v| v.to_str().ok());
+    let received = Received {
+        peer,
+        path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        body: decode(encoding, &raw),
+        headers: parts.headers.clone(),
+    };
+    let status = {
+        let mut s = st.lock();
+        let authorized = s
+            .authorization
+            .as_deref()
+            .is_none_or(|want| received.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want));
+        let status = if authorized {
+            s.script.pop_front().unwrap_or(200)
+        } else {
+            401
+        };
+        if status / 100 == 2 {
+            s.received.push(received);
+        }
+        s.answered.push(status);
+        status
+    };
+    let mut resp = Response::new(Bytes::from_static(b"{}"));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+    if status == 429 {
+        resp.headers_mut().insert("retry-after", "0".parse().unwrap());
+    }
+    resp
+}
+
 impl HttpSink {
     /// Starts on a free port.
     pub fn start() -> HttpSink {
@@ -75,86 +122,10 @@ impl HttpSink {
 
     /// Starts on `port` (0: any free port).
     pub fn start_on(port: u16) -> HttpSink {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let state = Arc::new(Mutex::new(ServerState::default()));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let st = state.clone();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
-                let st = st.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let st = st.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let raw = body.collect().await.unwrap().to_bytes();
-                            let (stall, delay) = {
-                                let s = st.lock();
-                                (s.stall, s.delay)
-                            };
-                            if let Some(delay) = delay {
-                                tokio::time::sleep(delay).await;
-                            }
-                            if let Some(stall) = stall {
-                                tokio::time::sleep(stall).await;
-                                st.lock().answered.push(503);
-                                let mut resp = Response::new(Full::new(Bytes::from_static(b"stalled")));
-                                *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                                return Ok::<_, std::convert::Infallible>(resp);
-                            }
-                            let encoding = parts.headers.get("content-encoding").and_then(|v| v.to_str().ok());
-                            let received = Received {
-                                peer,
-                                path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-                                body: decode(encoding, &raw),
-                                headers: parts.headers.clone(),
-                            };
-                            let status = {
-                                let mut s = st.lock();
-                                let authorized = s.authorization.as_deref().is_none_or(|want| {
-                                    received.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want)
-                                });
-                                let status = if authorized {
-                                    s.script.pop_front().unwrap_or(200)
-                                } else {
-                                    401
-                                };
-                                if status / 100 == 2 {
-                                    s.received.push(received);
-                                }
-                                s.answered.push(status);
-                                status
-                            };
-                            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
-                            *resp.status_mut() = StatusCode::from_u16(status).unwrap();
-                            if status == 429 {
-                                resp.headers_mut().insert("retry-after", "0".parse().unwrap());
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-            }
-        });
-        HttpSink {
-            addr,
-            state,
-            _runtime: runtime,
-        }
+        let receiver = Receiver::start_on(port, move |req, peer| answer(st.clone(), req, peer));
+        HttpSink { receiver, state }
     }
 
     /// Makes the server hang: requests arriving from now on are held for `hold` and then answered
@@ -169,7 +140,7 @@ impl HttpSink {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.receiver.url(path)
     }
 
     /// Answers the next requests with these statuses, in order.
@@ -223,13 +194,6 @@ impl HttpSink {
 
     /// Waits until at least `n` bodies arrived; false on timeout.
     pub fn wait_for_bodies(&self, n: usize, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.bodies().len() < n {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        true
+        wait_until(timeout, || self.bodies().len() >= n)
     }
 }

@@ -7,6 +7,8 @@
 //! * [`MetricsCapture`]: a metrics recorder a test reads counters back from.
 //! * [`Conformance`]: the contract suite every flusher runs from its tests.
 //! * [`http_sink::HttpSink`]: a real HTTP server recording what flushers send it.
+//! * [`receiver::Receiver`]: the in-process HTTP server under it and under the protocol receivers
+//!   of the flushers (a handler hook, a free port, going down and up, stopping when dropped).
 //!
 //! The kit depends on `loong-api` and no plugin, so any plugin crate can take it as a
 //! dev-dependency without a dependency cycle.
@@ -14,6 +16,7 @@
 pub mod conformance;
 pub mod http_sink;
 mod metrics_capture;
+pub mod receiver;
 pub mod services;
 
 use loong_api::model::{

@@ -24,18 +24,15 @@
 //! `GET /` answers a cluster banner, as Elasticsearch does.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use http::{Request, Response};
+use loong_testkit::receiver::{Receiver, respond, wait_until};
 use parking_lot::Mutex;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
-use tokio::task::AbortHandle;
 
 type Matcher = Box<dyn Fn(&str, &Value) -> bool + Send>;
 
@@ -60,17 +57,10 @@ struct State {
     authorizations: Vec<Option<String>>,
 }
 
-struct Serving {
-    accept: AbortHandle,
-    conns: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-/// The receiver; it stops when dropped.
+/// The receiver (on a [`Receiver`]); it stops when dropped.
 pub struct EsServer {
-    addr: SocketAddr,
+    receiver: Receiver,
     state: Arc<Mutex<State>>,
-    serving: Mutex<Option<Serving>>,
-    runtime: tokio::runtime::Runtime,
 }
 
 /// A JSON value parsed as Elasticsearch parses documents: a repeated key is an error.
@@ -164,17 +154,14 @@ fn error_type(status: u16) -> &'static str {
     }
 }
 
-fn response(status: u16, body: Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
-    *resp.status_mut() = StatusCode::from_u16(status).expect("valid status");
-    resp.headers_mut()
-        .insert("content-type", "application/json; charset=UTF-8".parse().unwrap());
+fn response(status: u16, body: Value) -> Response<Bytes> {
+    let mut resp = respond(status, "application/json; charset=UTF-8", body.to_string());
     resp.headers_mut()
         .insert("x-elastic-product", "Elasticsearch".parse().unwrap());
     resp
 }
 
-fn whole_error(status: u16, kind: &str, reason: &str) -> Response<Full<Bytes>> {
+fn whole_error(status: u16, kind: &str, reason: &str) -> Response<Bytes> {
     response(
         status,
         json!({"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason}, "status": status}),
@@ -302,7 +289,8 @@ fn parse_bulk(body: &Bytes, default_index: Option<&str>) -> Result<Vec<Parsed>, 
     Ok(out)
 }
 
-fn handle(state: &Mutex<State>, parts: &http::request::Parts, body: Bytes) -> Response<Full<Bytes>> {
+fn handle(state: &Mutex<State>, req: Request<Bytes>) -> Response<Bytes> {
+    let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let authorization = parts
         .headers
@@ -486,102 +474,32 @@ impl EsServer {
 
     /// Starts on `port` (0: any free port).
     pub fn start_on(port: u16) -> EsServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("start the receiver's runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("local address");
         let state = Arc::new(Mutex::new(State {
             store: true,
             ..Default::default()
         }));
-        let server = EsServer {
-            addr,
-            state,
-            serving: Mutex::new(None),
-            runtime,
-        };
-        server.serve(listener);
-        server
-    }
-
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let state = self.state.clone();
-        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let c = conns.clone();
-        let accept = self.runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let st = state.clone();
-                let task = tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let st = st.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            Ok::<_, std::convert::Infallible>(handle(&st, &parts, body))
-                        }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-                let mut c = c.lock();
-                c.retain(|h| !h.is_finished());
-                c.push(task.abort_handle());
-            }
-        });
-        *self.serving.lock() = Some(Serving {
-            accept: accept.abort_handle(),
-            conns,
-        });
+        let st = state.clone();
+        let receiver = Receiver::start_on(port, move |req, _| std::future::ready(handle(&st, req)));
+        EsServer { receiver, state }
     }
 
     /// `http://127.0.0.1:<port>`
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.receiver.url("")
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.receiver.port()
     }
 
     /// Goes away: the port stops listening and open connections are cut. Stored data is kept.
     pub fn down(&self) {
-        if let Some(s) = self.serving.lock().take() {
-            s.accept.abort();
-            for c in s.conns.lock().drain(..) {
-                c.abort();
-            }
-        }
-        // Let the aborted tasks drop their sockets before anyone connects again.
-        std::thread::sleep(Duration::from_millis(50));
+        self.receiver.down();
     }
 
     /// Comes back on the same port after [`EsServer::down`].
     pub fn up(&self) {
-        if self.serving.lock().is_some() {
-            return;
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match self.runtime.block_on(tokio::net::TcpListener::bind(self.addr)) {
-                Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("rebinding {}: {e}", self.addr),
-            }
-        };
-        self.serve(listener);
+        self.receiver.up();
     }
 
     /// Keeps counting documents without storing them (for benchmarks).
@@ -677,25 +595,7 @@ impl EsServer {
 
     /// Waits until at least `n` documents were accepted; false on timeout.
     pub fn wait_for_docs(&self, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.doc_count() < n {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        true
-    }
-}
-
-impl Drop for EsServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.serving.lock().take() {
-            s.accept.abort();
-            for c in s.conns.lock().drain(..) {
-                c.abort();
-            }
-        }
+        wait_until(timeout, || self.doc_count() >= n)
     }
 }
 

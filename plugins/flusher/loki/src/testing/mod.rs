@@ -25,18 +25,15 @@
 //!   the server going away and coming back on the same port ([`LokiServer::down`], [`LokiServer::up`]).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use http::{Request, Response};
+use loong_testkit::receiver::{Receiver, respond, wait_until};
 use parking_lot::Mutex;
 use prost::Message;
 use serde_json::Value;
-use tokio::task::AbortHandle;
 
 use crate::labels;
 use crate::proto;
@@ -85,25 +82,14 @@ struct State {
     tenants: Vec<Option<String>>,
 }
 
-struct Serving {
-    accept: AbortHandle,
-    conns: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-/// The receiver; it stops when dropped.
+/// The receiver (on a [`Receiver`]); it stops when dropped.
 pub struct LokiServer {
-    addr: SocketAddr,
+    receiver: Receiver,
     state: Arc<Mutex<State>>,
-    serving: Mutex<Option<Serving>>,
-    runtime: tokio::runtime::Runtime,
 }
 
-fn text(status: u16, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = StatusCode::from_u16(status).expect("valid status");
-    resp.headers_mut()
-        .insert("content-type", "text/plain; charset=utf-8".parse().unwrap());
-    resp
+fn text(status: u16, body: String) -> Response<Bytes> {
+    respond(status, "text/plain; charset=utf-8", body)
 }
 
 /// Go's `time.Time.String()` in UTC, as Loki prints timestamps in errors.
@@ -205,7 +191,8 @@ fn decode_json(body: &[u8]) -> Result<Decoded, String> {
     Ok(out)
 }
 
-fn handle(state: &Mutex<State>, parts: &http::request::Parts, body: Bytes) -> Response<Full<Bytes>> {
+fn handle(state: &Mutex<State>, req: Request<Bytes>) -> Response<Bytes> {
+    let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     if path != "/loki/api/v1/push" && path != "/api/prom/push" {
         return text(404, "404 page not found\n".into());
@@ -359,97 +346,32 @@ impl LokiServer {
 
     /// Starts on `port` (0: any free port).
     pub fn start_on(port: u16) -> LokiServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("start the receiver's runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", port)))
-            .expect("bind the receiver");
-        let addr = listener.local_addr().expect("local address");
-        let server = LokiServer {
-            addr,
-            state: Arc::new(Mutex::new(State {
-                store: true,
-                ..Default::default()
-            })),
-            serving: Mutex::new(None),
-            runtime,
-        };
-        server.serve(listener);
-        server
-    }
-
-    fn serve(&self, listener: tokio::net::TcpListener) {
-        let state = self.state.clone();
-        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let c = conns.clone();
-        let accept = self.runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let st = state.clone();
-                let task = tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let st = st.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            Ok::<_, std::convert::Infallible>(handle(&st, &parts, body))
-                        }
-                    });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-                let mut c = c.lock();
-                c.retain(|h| !h.is_finished());
-                c.push(task.abort_handle());
-            }
-        });
-        *self.serving.lock() = Some(Serving {
-            accept: accept.abort_handle(),
-            conns,
-        });
+        let state = Arc::new(Mutex::new(State {
+            store: true,
+            ..Default::default()
+        }));
+        let st = state.clone();
+        let receiver = Receiver::start_on(port, move |req, _| std::future::ready(handle(&st, req)));
+        LokiServer { receiver, state }
     }
 
     /// `http://127.0.0.1:<port>/loki/api/v1/push`
     pub fn push_url(&self) -> String {
-        format!("http://{}/loki/api/v1/push", self.addr)
+        self.receiver.url("/loki/api/v1/push")
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.receiver.port()
     }
 
     /// Goes away: the port stops listening and open connections are cut. Stored data is kept.
     pub fn down(&self) {
-        if let Some(s) = self.serving.lock().take() {
-            s.accept.abort();
-            for c in s.conns.lock().drain(..) {
-                c.abort();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        self.receiver.down();
     }
 
     /// Comes back on the same port after [`LokiServer::down`].
     pub fn up(&self) {
-        if self.serving.lock().is_some() {
-            return;
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match self.runtime.block_on(tokio::net::TcpListener::bind(self.addr)) {
-                Ok(l) => break l,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => panic!("rebinding {}: {e}", self.addr),
-            }
-        };
-        self.serve(listener);
+        self.receiver.up();
     }
 
     /// Counts entries without storing their lines (for benchmarks).
@@ -558,25 +480,7 @@ impl LokiServer {
 
     /// Waits until at least `n` entries were accepted; false on timeout.
     pub fn wait_for_entries(&self, n: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.entry_count() < n {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        true
-    }
-}
-
-impl Drop for LokiServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.serving.lock().take() {
-            s.accept.abort();
-            for c in s.conns.lock().drain(..) {
-                c.abort();
-            }
-        }
+        wait_until(timeout, || self.entry_count() >= n)
     }
 }
 
