@@ -6,6 +6,7 @@ use loong_api::{
     BatchKey, Context, Extension, Flusher, FlusherV1, FlusherV2, LogGroup, PipelineContext, PipelineGroupEvents,
 };
 use loong_converter::{Converter, Payload};
+use loong_http_client::{Progress, send_all};
 use tokio::sync::Semaphore;
 
 use crate::config::HttpConfig;
@@ -31,12 +32,6 @@ struct Running {
     dropped: metrics::Counter,
 }
 
-struct Progress {
-    /// The runner retries with the very same batch.
-    batch: BatchKey,
-    sent: Vec<bool>,
-}
-
 impl HttpFlusher {
     pub fn new(config: HttpConfig) -> Self {
         HttpFlusher {
@@ -55,15 +50,9 @@ impl HttpFlusher {
 
     /// Sends every payload not yet sent for this batch; an error if some still failed.
     fn send_all(&mut self, batch: BatchKey, payloads: Vec<Payload>) -> Result<()> {
-        let mut progress = match self.progress.take() {
-            Some(p) if p.batch == batch && p.sent.len() == payloads.len() => p,
-            _ => Progress {
-                batch,
-                sent: vec![false; payloads.len()],
-            },
-        };
+        let mut progress = Progress::resume(self.progress.take(), batch, payloads.len());
         let running = self.running()?;
-        let mut todo: Vec<usize> = (0..payloads.len()).filter(|i| !progress.sent[*i]).collect();
+        let mut todo = progress.pending();
         let capacity = (self.config.queue_capacity.max(1) as usize) + self.config.concurrency.max(1) as usize;
         if self.config.drop_event_when_queue_full && todo.len() > capacity {
             let dropped: Vec<usize> = todo.split_off(capacity);
@@ -75,70 +64,40 @@ impl HttpFlusher {
                 "flusher_http: queue full, dropping (DropEventWhenQueueFull)"
             );
             for i in dropped {
-                progress.sent[i] = true;
+                progress.mark_sent(i);
             }
         }
         let prepared = todo
             .iter()
             .map(|i| running.builder.build(&payloads[*i]).map(|p| (*i, p)))
             .collect::<Result<Vec<_>>>()?;
-        let service = running.service.clone();
-        let slots = running.slots.clone();
-        let outcomes: Vec<(usize, Outcome)> = running.runtime.block_on(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (i, p) in prepared {
+        let service = &running.service;
+        let outcomes = send_all(
+            &running.runtime,
+            &running.slots,
+            prepared,
+            |p| {
                 let service = service.clone();
-                let permit = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
-                tasks.spawn(async move {
-                    let outcome = service.send(&p).await;
-                    drop(permit);
-                    (i, outcome)
-                });
-            }
-            let mut out = Vec::new();
-            while let Some(done) = tasks.join_next().await {
-                match done {
-                    Ok(result) => out.push(result),
-                    // The runtime is shutting down: those payloads count as not sent.
-                    Err(e) => tracing::warn!(error = %e, "flusher_http: a send task did not finish"),
-                }
-            }
-            out
-        });
+                async move { service.send(&p).await }
+            },
+            "flusher_http",
+        );
         let mut failed = Vec::new();
-        let mut finished = vec![false; payloads.len()];
-        for (i, _) in &outcomes {
-            finished[*i] = true;
-        }
-        for i in todo.iter().filter(|i| !finished[**i]) {
-            failed.push(format!("payload {i} was not sent: the runtime stopped"));
-        }
         for (i, outcome) in outcomes {
             match outcome {
-                Outcome::Sent => progress.sent[i] = true,
-                Outcome::Rejected(e) => {
+                Some(Outcome::Sent) => progress.mark_sent(i),
+                Some(Outcome::Rejected(e)) => {
                     // No retry can make the server accept it; holding the pipeline for it would stop
                     // all delivery. Counted in http_rejected_payloads_total.
                     tracing::error!(events = payloads[i].events, error = %e, "flusher_http: payload rejected by the server");
-                    progress.sent[i] = true;
+                    progress.mark_sent(i);
                 }
-                Outcome::Failed(e) => failed.push(e),
+                Some(Outcome::Failed(e)) => failed.push(e),
+                // The runtime is shutting down: the payload counts as not sent.
+                None => failed.push(format!("payload {i} was not sent: the runtime stopped")),
             }
         }
-        if failed.is_empty() {
-            return Ok(());
-        }
-        let n = failed.len();
-        let total = progress.sent.len();
-        self.progress = Some(progress);
-        bail!(
-            "{n} of {total} requests failed after retries; last error: {}",
-            failed.last().expect("non-empty")
-        )
+        progress.finish(failed, &mut self.progress, "requests")
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, Result, anyhow, bail};
 use bytes::Bytes;
 use loong_api::{BatchKey, Context, Flusher, FlusherV1, FlusherV2, LogGroup, PipelineContext, PipelineGroupEvents};
+use loong_http_client::{Progress, send_all};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -33,12 +34,6 @@ struct Running {
     warned: [AtomicBool; 3],
     max_bytes: usize,
     slots: Arc<Semaphore>,
-}
-
-struct Progress {
-    /// The runner retries with the very same batch.
-    batch: BatchKey,
-    sent: Vec<bool>,
 }
 
 /// One encoded export request.
@@ -138,57 +133,34 @@ impl OtlpFlusher {
 
     /// Sends every request not yet accepted for this batch; an error if some still failed.
     fn send_all(&mut self, batch: BatchKey, requests: Vec<Request>) -> Result<()> {
-        let mut progress = match self.progress.take() {
-            Some(p) if p.batch == batch && p.sent.len() == requests.len() => p,
-            _ => Progress {
-                batch,
-                sent: vec![false; requests.len()],
-            },
-        };
+        let mut progress = Progress::resume(self.progress.take(), batch, requests.len());
         let running = self.running()?;
-        let todo: Vec<(usize, Arc<Sender>, Bytes, u64)> = requests
+        let todo: Vec<_> = requests
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| !progress.sent[*i])
+            .filter(|(i, _)| !progress.is_sent(*i))
             .map(|(i, r)| {
                 let sender = running.senders[r.signal]
                     .clone()
                     .expect("only enabled signals are converted");
-                (i, sender, r.body, r.items)
+                (i, (sender, r.body, r.items))
             })
             .collect();
-        let expected: Vec<usize> = todo.iter().map(|t| t.0).collect();
-        let slots = running.slots.clone();
-        let outcomes: Vec<(usize, Signal, Outcome)> = running.runtime.block_on(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (i, sender, body, items) in todo {
-                let permit = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
-                tasks.spawn(async move {
-                    let outcome = sender.send(body, items).await;
-                    drop(permit);
-                    (i, sender.signal, outcome)
-                });
-            }
-            let mut out = Vec::new();
-            while let Some(done) = tasks.join_next().await {
-                match done {
-                    Ok(result) => out.push(result),
-                    Err(e) => tracing::warn!(error = %e, "flusher_otlp: a send task did not finish"),
-                }
-            }
-            out
-        });
+        let outcomes = send_all(
+            &running.runtime,
+            &running.slots,
+            todo,
+            |(sender, body, items)| async move {
+                let outcome = sender.send(body, items).await;
+                (sender.signal, outcome)
+            },
+            "flusher_otlp",
+        );
         let mut failed = Vec::new();
-        let mut finished = vec![false; progress.sent.len()];
-        for (i, signal, outcome) in outcomes {
-            finished[i] = true;
+        for (i, outcome) in outcomes {
             match outcome {
-                Outcome::Sent(accepted) => {
-                    progress.sent[i] = true;
+                Some((signal, Outcome::Sent(accepted))) => {
+                    progress.mark_sent(i);
                     if accepted.rejected > 0 || !accepted.message.is_empty() {
                         tracing::warn!(
                             signal = signal.name(),
@@ -198,28 +170,17 @@ impl OtlpFlusher {
                         );
                     }
                 }
-                Outcome::Rejected(e) => {
+                Some((signal, Outcome::Rejected(e))) => {
                     // No retry can make the receiver accept it; holding the pipeline for it would
                     // stop all delivery. Counted in otlp_rejected_items_total.
                     tracing::error!(signal = signal.name(), error = %e, "flusher_otlp: request rejected by the receiver");
-                    progress.sent[i] = true;
+                    progress.mark_sent(i);
                 }
-                Outcome::Failed(e) => failed.push(format!("{}: {e}", signal.name())),
+                Some((signal, Outcome::Failed(e))) => failed.push(format!("{}: {e}", signal.name())),
+                None => failed.push(format!("request {i} was not sent: the runtime stopped")),
             }
         }
-        for i in expected.into_iter().filter(|i| !finished[*i]) {
-            failed.push(format!("request {i} was not sent: the runtime stopped"));
-        }
-        if failed.is_empty() {
-            return Ok(());
-        }
-        let n = failed.len();
-        let total = progress.sent.len();
-        self.progress = Some(progress);
-        bail!(
-            "{n} of {total} OTLP requests failed after retries; last error: {}",
-            failed.last().expect("non-empty")
-        )
+        progress.finish(failed, &mut self.progress, "OTLP requests")
     }
 }
 
@@ -414,7 +375,7 @@ impl FlusherV1 for OtlpFlusher {
             }
         };
         let batch = BatchKey::of(groups);
-        if self.progress.as_ref().is_none_or(|p| p.batch != batch) {
+        if self.progress.as_ref().is_none_or(|p| !p.is_for(batch)) {
             self.skip(converted.skipped)?;
         }
         let requests = self.requests(converted)?;
@@ -427,7 +388,7 @@ impl FlusherV2 for OtlpFlusher {
         let converted = convert::convert_v2(groups, self.enabled()?, loong_api::model::now_nanos());
         // Skipped events are counted once per batch, not on every retry of it.
         let batch = BatchKey::of(groups);
-        if self.progress.as_ref().is_none_or(|p| p.batch != batch) {
+        if self.progress.as_ref().is_none_or(|p| !p.is_for(batch)) {
             self.skip(converted.skipped)?;
         }
         let requests = self.requests(converted)?;
