@@ -9,6 +9,7 @@
 //! * [`http_sink::HttpSink`]: a real HTTP server recording what flushers send it.
 //! * [`receiver::Receiver`]: the in-process HTTP server under it and under the protocol receivers
 //!   of the flushers (a handler hook, a free port, going down and up, stopping when dropped).
+//! * [`tls::Pki`]: a test CA and certificates signed by it, as PEM files.
 //!
 //! The kit depends on `loong-api` and no plugin, so any plugin crate can take it as a
 //! dev-dependency without a dependency cycle.
@@ -18,6 +19,7 @@ pub mod http_sink;
 mod metrics_capture;
 pub mod receiver;
 pub mod services;
+pub mod tls;
 
 use loong_api::model::{
     ByteArrayEvent, GroupInfo, LogEvent, MetricEvent, MetricType, MetricValue, PipelineEvent, SpanEvent,

@@ -5,7 +5,8 @@
 //! skip: `scripts/test.sh` installs them all before the tests run.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Service {
     name: String,
@@ -90,5 +91,95 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The Tansu binary (a Kafka-protocol broker) `scripts/services/kafka.sh` installs; panics with the
+/// install command when it is missing.
+pub fn tansu() -> Command {
+    let kafka_sh = script().with_file_name("services").join("kafka.sh");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && kafka_tansu", kafka_sh.display()))
+        .output()
+        .expect("running bash");
+    let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        !bin.is_empty(),
+        "tansu is not installed: run scripts/services.sh install kafka"
+    );
+    Command::new(bin)
+}
+
+/// A Tansu broker of its own (in-memory storage) listening on `listen` and advertising `advertised`,
+/// with extra `flags`, for tests that need broker flags or to cut the broker off.
+pub fn spawn_tansu(listen: u16, advertised: u16, flags: &[&str]) -> Spawned {
+    Spawned::listening(
+        tansu()
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url"])
+            .arg(format!("tcp://127.0.0.1:{listen}"))
+            .arg("--advertised-listener-url")
+            .arg(format!("tcp://127.0.0.1:{advertised}"))
+            .args(flags),
+        listen,
+    )
+}
+
+/// Creates `topic` with `partitions` on the Tansu broker at `brokers` (`host:port`, plaintext). A
+/// topic that already exists is fine: a producer may have created it first (Tansu creates topics on
+/// first use).
+pub fn create_topic(brokers: &str, topic: &str, partitions: u32) {
+    let out = tansu()
+        .args([
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            &partitions.to_string(),
+            "--broker",
+        ])
+        .arg(format!("tcp://{brokers}"))
+        .output()
+        .expect("running tansu topic create");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("already exists"),
+        "creating topic {topic}: {stderr}"
+    );
+}
+
+/// A process a test started itself (a broker, a relay, a TLS terminator), in a process group of its
+/// own: the whole group (forked children included) is killed, by its id, when dropped.
+pub struct Spawned(Child);
+
+impl Spawned {
+    /// Spawns `command` (stdout and stderr discarded) and waits up to 30 s until something listens
+    /// on 127.0.0.1:`port`; panics if the process exits first.
+    pub fn listening(command: &mut Command, port: u16) -> Spawned {
+        use std::os::unix::process::CommandExt as _;
+        let mut child = Spawned(
+            command
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawning {command:?}: {e}")),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!("{command:?} exited: {status}");
+            }
+            assert!(Instant::now() < deadline, "{command:?} is not listening on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.0.id())).status();
+        let _ = self.0.wait();
     }
 }

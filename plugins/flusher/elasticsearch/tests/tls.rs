@@ -5,44 +5,9 @@ use std::sync::Arc;
 
 use loong_api::PipelineContext;
 use loong_flusher_elasticsearch::testing::EsServer;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use loong_testkit::tls::Pki;
 use serde_json::{Value, json};
 use tokio_rustls::rustls;
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "loong test CA");
-        let cert = params.self_signed(&key).unwrap();
-        Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    fn leaf(&self, names: &[&str]) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
-    }
-
-    fn write(&self, name: &str, pem: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, pem).unwrap();
-        path.display().to_string()
-    }
-}
 
 /// Terminates TLS on a free port and forwards the plain bytes to `backend`.
 struct TlsFront {
@@ -110,9 +75,9 @@ fn export(options: Value) -> loong_api::Result<()> {
 fn https_with_a_private_ca_and_server_name() {
     let server = EsServer::start();
     let pki = Pki::new();
-    let (cert, key) = pki.leaf(&["es.internal"]);
-    let front = TlsFront::start(&cert, &key, server.port());
-    let ca = pki.write("ca.pem", &pki.ca_pem);
+    let leaf = pki.leaf("server", &["es.internal"]);
+    let front = TlsFront::start(&leaf.cert_pem, &leaf.key_pem, server.port());
+    let ca = pki.ca_file();
     let retry = json!({"MaxRetryTimes": 0});
 
     // Addresses without a scheme use https with TLS.Enabled; the certificate names es.internal.

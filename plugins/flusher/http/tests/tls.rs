@@ -7,47 +7,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use loong_api::PipelineContext;
+use loong_testkit::tls::Pki;
 use parking_lot::Mutex;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use serde_json::{Value, json};
 use tokio_rustls::rustls;
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: String,
-    ca_issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "loong test CA");
-        let cert = params.self_signed(&key).unwrap();
-        Pki {
-            dir: tempfile::tempdir().unwrap(),
-            ca_pem: cert.pem(),
-            ca_issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate for `names`, signed by the CA: (cert PEM, key PEM).
-    fn leaf(&self, names: &[&str]) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        let cert = params.signed_by(&key, &self.ca_issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn write(&self, name: &str, pem: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, pem).unwrap();
-        path.display().to_string()
-    }
-}
 
 /// An HTTPS server answering 200 and counting requests; with `client_ca`, it requires a client
 /// certificate signed by that CA.
@@ -159,9 +122,9 @@ fn options(port: u16, host: &str, tls: Value) -> Value {
 #[test]
 fn verifies_against_the_configured_ca_and_refuses_unknown_issuers() {
     let pki = Pki::new();
-    let (cert, key) = pki.leaf(&["127.0.0.1", "localhost"]);
-    let server = TlsServer::start(&cert, &key, None);
-    let ca = pki.write("ca.pem", &pki.ca_pem);
+    let leaf = pki.leaf("server", &["127.0.0.1", "localhost"]);
+    let server = TlsServer::start(&leaf.cert_pem, &leaf.key_pem, None);
+    let ca = pki.ca_file();
 
     let err = send(options(server.port, "localhost", json!({}))).unwrap_err();
     assert!(
@@ -180,9 +143,9 @@ fn verifies_against_the_configured_ca_and_refuses_unknown_issuers() {
 #[test]
 fn server_name_overrides_the_url_host() {
     let pki = Pki::new();
-    let (cert, key) = pki.leaf(&["logs.internal"]);
-    let server = TlsServer::start(&cert, &key, None);
-    let ca = pki.write("ca.pem", &pki.ca_pem);
+    let leaf = pki.leaf("server", &["logs.internal"]);
+    let server = TlsServer::start(&leaf.cert_pem, &leaf.key_pem, None);
+    let ca = pki.ca_file();
     assert!(
         send(options(server.port, "localhost", json!({"CAFile": ca}))).is_err(),
         "name mismatch"
@@ -199,12 +162,11 @@ fn server_name_overrides_the_url_host() {
 #[test]
 fn client_certificates_are_presented_when_configured() {
     let pki = Pki::new();
-    let (cert, key) = pki.leaf(&["localhost"]);
-    let server = TlsServer::start(&cert, &key, Some(&pki.ca_pem));
-    let ca = pki.write("ca.pem", &pki.ca_pem);
-    let (client_cert, client_key) = pki.leaf(&["loong-agent"]);
-    let cert_file = pki.write("client.pem", &client_cert);
-    let key_file = pki.write("client.key", &client_key);
+    let leaf = pki.leaf("server", &["localhost"]);
+    let server = TlsServer::start(&leaf.cert_pem, &leaf.key_pem, Some(pki.ca_pem()));
+    let ca = pki.ca_file();
+    let client = pki.leaf("client", &["loong-agent"]);
+    let (cert_file, key_file) = (&client.cert_file, &client.key_file);
 
     assert!(
         send(options(server.port, "localhost", json!({"CAFile": ca}))).is_err(),

@@ -11,81 +11,38 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
-use loong_testkit::services::free_port;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use loong_testkit::services::{Spawned, create_topic, free_port, spawn_tansu};
+use loong_testkit::tls::Pki;
 use serde_json::json;
-
-struct Pki {
-    dir: tempfile::TempDir,
-    issuer: Issuer<'static, KeyPair>,
-    ca: String,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "loong kafka test CA");
-        let cert = params.self_signed(&key).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, cert.pem()).unwrap();
-        Pki {
-            issuer: Issuer::new(params, key),
-            ca: ca.display().to_string(),
-            dir,
-        }
-    }
-
-    /// A certificate for `names` signed by the CA, written to `{name}.pem` / `{name}.key`.
-    fn leaf(&self, name: &str, names: &[&str]) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (c, k) = (
-            self.dir.path().join(format!("{name}.pem")),
-            self.dir.path().join(format!("{name}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c.display().to_string(), k.display().to_string())
-    }
-}
 
 /// socat terminating TLS on `front` (requiring a client certificate signed by `client_ca`) and
 /// forwarding to `back`.
 fn tls_terminator(front: u16, back: u16, cert: &str, key: &str, client_ca: &str) -> Spawned {
-    let mut child = Spawned(
+    // socat is installed by scripts/services.sh install kafka.
+    Spawned::listening(
         Command::new("socat")
             .arg(format!(
                 "OPENSSL-LISTEN:{front},bind=127.0.0.1,reuseaddr,fork,cert={cert},key={key},cafile={client_ca},verify=1"
             ))
-            .arg(format!("TCP:127.0.0.1:{back}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat is needed (scripts/services.sh install kafka installs it)"),
-    );
-    wait_listening(front, &mut child, "socat");
-    child
+            .arg(format!("TCP:127.0.0.1:{back}")),
+        front,
+    )
 }
 
 #[test]
 fn tls_verifies_the_broker_and_presents_the_client_certificate() {
     let pki = Pki::new();
-    let (server_cert, server_key) = pki.leaf("server", &["127.0.0.1", "localhost"]);
-    let (client_cert, client_key) = pki.leaf("client", &["loong-agent"]);
+    let server = pki.leaf("server", &["127.0.0.1", "localhost"]);
+    let client = pki.leaf("client", &["loong-agent"]);
+    let (client_cert, client_key) = (&client.cert_file, &client.key_file);
     // Clients reach Tansu only through TLS: it advertises the terminator's port.
     let (plain, tls) = (free_port(), free_port());
     let _broker = spawn_tansu(plain, tls, &[]);
-    let _terminator = tls_terminator(tls, plain, &server_cert, &server_key, &pki.ca);
-    create_topic_at(&format!("127.0.0.1:{plain}"), "secure", 1);
+    let _terminator = tls_terminator(tls, plain, &server.cert_file, &server.key_file, pki.ca_file());
+    create_topic(&format!("127.0.0.1:{plain}"), "secure", 1);
     let options = |tls_options: serde_json::Value| {
         json!({
             "Brokers": [format!("127.0.0.1:{tls}")], "Topic": "secure", "Timeout": "3s",
@@ -94,7 +51,7 @@ fn tls_verifies_the_broker_and_presents_the_client_certificate() {
     };
 
     let mut f = flusher(options(json!({
-        "Enabled": true, "CAFile": pki.ca, "CertFile": client_cert, "KeyFile": client_key,
+        "Enabled": true, "CAFile": pki.ca_file(), "CertFile": client_cert, "KeyFile": client_key,
     })));
     export(&mut f, &[loong_testkit::log_events_with_prefix("tls", 5)]).unwrap();
     f.stop().unwrap();
@@ -107,7 +64,7 @@ fn tls_verifies_the_broker_and_presents_the_client_certificate() {
     assert!(format!("{err:#}").contains("not delivered"), "{err:#}");
     f.stop().unwrap();
     // The terminator requires a client certificate.
-    let mut f = flusher(options(json!({"Enabled": true, "CAFile": pki.ca})));
+    let mut f = flusher(options(json!({"Enabled": true, "CAFile": pki.ca_file()})));
     assert!(export(&mut f, &[loong_testkit::log_events_with_prefix("anonymous", 2)]).is_err());
     f.stop().unwrap();
     // InsecureSkipVerify accepts a broker certificate from an unknown CA.
@@ -122,9 +79,9 @@ fn tls_verifies_the_broker_and_presents_the_client_certificate() {
         "secure",
         &[
             ("security.protocol", "ssl"),
-            ("ssl.ca.location", &pki.ca),
-            ("ssl.certificate.location", &client_cert),
-            ("ssl.key.location", &client_key),
+            ("ssl.ca.location", pki.ca_file()),
+            ("ssl.certificate.location", client_cert),
+            ("ssl.key.location", client_key),
         ],
     );
     let mut want = [numbered("tls", 5), numbered("insecure", 2)].concat();

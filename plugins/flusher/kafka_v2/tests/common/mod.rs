@@ -2,12 +2,10 @@
 //! directly when a test needs broker flags), a reader that assigns every partition, and flusher setup.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loong_api::{Flusher, PipelineContext, PipelineGroupEvents};
-use loong_testkit::services::Service;
+use loong_testkit::services::{Service, create_topic};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -16,27 +14,6 @@ use serde_json::Value;
 /// A Tansu broker for one test.
 pub struct Tansu {
     pub service: Service,
-}
-
-fn scripts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../scripts")
-}
-
-pub fn tansu_bin() -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "source {}/services/kafka.sh && kafka_tansu",
-            scripts().display()
-        ))
-        .output()
-        .expect("running bash");
-    let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        !bin.is_empty(),
-        "tansu is not installed: run scripts/services.sh install kafka"
-    );
-    bin
 }
 
 impl Tansu {
@@ -51,7 +28,7 @@ impl Tansu {
     }
 
     pub fn create_topic(&self, name: &str, partitions: u32) {
-        create_topic_at(&self.brokers(), name, partitions);
+        create_topic(&self.brokers(), name, partitions);
     }
 
     pub fn read(&self, topic: &str) -> Vec<Record> {
@@ -170,66 +147,4 @@ pub fn numbered(prefix: &str, n: usize) -> Vec<String> {
     let mut v: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
     v.sort();
     v
-}
-
-/// A process a test started itself; killed (by its id) when dropped.
-pub struct Spawned(pub Child);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits until something listens on 127.0.0.1:`port`.
-pub fn wait_listening(port: u16, child: &mut Spawned, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!("{what} exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} is not listening on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A Tansu broker listening on `listen` and advertising `advertised`, with extra flags.
-pub fn spawn_tansu(listen: u16, advertised: u16, flags: &[&str]) -> Spawned {
-    let mut child = Spawned(
-        Command::new(tansu_bin())
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url"])
-            .arg(format!("tcp://127.0.0.1:{listen}"))
-            .arg("--advertised-listener-url")
-            .arg(format!("tcp://127.0.0.1:{advertised}"))
-            .args(flags)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting tansu"),
-    );
-    wait_listening(listen, &mut child, "tansu");
-    child
-}
-
-/// Creates `name` on the broker at `brokers` (`host:port`, plaintext).
-pub fn create_topic_at(brokers: &str, name: &str, partitions: u32) {
-    let out = Command::new(tansu_bin())
-        .args([
-            "topic",
-            "create",
-            name,
-            "--partitions",
-            &partitions.to_string(),
-            "--broker",
-        ])
-        .arg(format!("tcp://{brokers}"))
-        .output()
-        .expect("running tansu topic create");
-    // A producer may have created it already (Tansu creates topics on first use).
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() || stderr.contains("already exists"),
-        "creating topic {name}: {stderr}"
-    );
 }
