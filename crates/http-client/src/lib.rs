@@ -16,5 +16,5 @@ pub use compression::Compression;
 pub use error::describe;
 pub use extension_ref::ExtensionRef;
 pub use progress::{Progress, send_all};
-pub use retry::{RetryConfig, backoff};
+pub use retry::{RetryConfig, backoff, retry_after};
 pub use tls::{TlsConfig, client_config};

@@ -50,6 +50,15 @@ pub fn backoff(initial: Duration, max: Duration, retry: u32) -> Duration {
     half + rand::rng().random_range(Duration::ZERO..=half)
 }
 
+/// The delay a server asks for in `Retry-After` (whole seconds; an HTTP date is ignored).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +72,18 @@ mod tests {
                 assert!((full / 2..=full).contains(&d), "retry {retry}: {d} ms");
             }
         }
+    }
+
+    #[test]
+    fn retry_after_takes_whole_seconds_only() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(reqwest::header::RETRY_AFTER, " 7 ".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
     }
 }

@@ -213,12 +213,7 @@ impl Client {
                 }
             };
             let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = loong_http_client::retry_after(response.headers());
             let text = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {

@@ -224,12 +224,7 @@ impl Pusher {
             }
         };
         let status = response.status();
-        let after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let after = loong_http_client::retry_after(response.headers());
         let body = response.bytes().await.unwrap_or_default();
         self.metrics.latency.record(start.elapsed().as_secs_f64());
         let text = String::from_utf8_lossy(&body[..body.len().min(2048)]).into_owned();

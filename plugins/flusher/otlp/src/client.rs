@@ -298,12 +298,7 @@ impl Sender {
             }
         };
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = loong_http_client::retry_after(response.headers());
         let json = response
             .headers()
             .get(http::header::CONTENT_TYPE)

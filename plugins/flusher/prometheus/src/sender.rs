@@ -157,12 +157,7 @@ impl Sender {
         };
         let status = response.status();
         notify(Some(status));
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = loong_http_client::retry_after(response.headers());
         let body = response.bytes().await.unwrap_or_default();
         let detail = || {
             format!(
