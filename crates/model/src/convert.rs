@@ -9,8 +9,6 @@
 //! LoongCollector's V1 metric layout (`__name__`, `__labels__`, `__time_nano__`, `__value__`), a span
 //! lists its fields with attributes, links and events as JSON, and a byte array is the `content`.
 
-use bytes::Bytes;
-
 use crate::{
     ByteArrayEvent, GroupInfo, KeyValues, Log, LogEvent, LogGroup, LogTag, MetricEvent, MetricValue, PipelineEvent,
     PipelineGroupEvents, SpanEvent, TypedValue, v1::Content,
@@ -85,7 +83,7 @@ pub fn events_to_log_groups(groups: &[PipelineGroupEvents]) -> Vec<LogGroup> {
 /// Converts one V2 group to a V1 `LogGroup`.
 pub fn events_to_log_group(group: &PipelineGroupEvents) -> LogGroup {
     let md = &group.group.metadata;
-    let meta_text = |k: &str| md.get(k).map(text);
+    let meta_text = |k: &str| md.get(k).map(|v| text(v));
     LogGroup {
         logs: group.events.iter().map(event_to_log).collect(),
         category: meta_text(meta::CATEGORY),
@@ -131,8 +129,13 @@ fn content(key: impl Into<String>, value: impl Into<String>) -> Content {
     }
 }
 
-fn text(b: &Bytes) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// The bytes as text, invalid UTF-8 replaced. `str::from_utf8` first: its ASCII fast path is several
+/// times quicker than the lossy decoder's, and nearly every log line is valid.
+fn text(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
 }
 
 fn log_event_to_log(e: &LogEvent) -> Log {
@@ -142,7 +145,7 @@ fn log_event_to_log(e: &LogEvent) -> Log {
     log.contents.extend(
         e.tags
             .iter()
-            .map(|(k, v)| content(format!("{TAG_PREFIX}{}", String::from_utf8_lossy(k)), text(v))),
+            .map(|(k, v)| content(format!("{TAG_PREFIX}{}", text(k)), text(v))),
     );
     if e.offset != 0 {
         log.contents.push(content(FILE_OFFSET_KEY, e.offset.to_string()));
