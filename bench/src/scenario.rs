@@ -49,6 +49,10 @@ pub struct Settings {
     pub work_dir: PathBuf,
 }
 
+/// Every scenario's `global` section: flushers take event groups (V2), the pipeline's own model,
+/// so the figures measure collection rather than the conversion to SLS LogGroups that V1 adds.
+const GLOBAL: &str = "global: {StructureType: v2}\n";
+
 fn input(path: &Path, scenario: Scenario) -> String {
     let multiline = if scenario == Scenario::Multiline {
         "\n    Multiline: {Mode: custom, StartPattern: '\\d{4}-\\d{2}-\\d{2} .*'}"
@@ -128,7 +132,7 @@ pub fn run(scenario: Scenario, s: &Settings) -> Result<Report> {
         let run_dir = tempfile::tempdir_in(&s.work_dir)?;
         let config = run_dir.path().join(format!("{scenario:?}.yaml").to_lowercase());
         let text = format!(
-            "global: {{StructureType: v2}}\n{}{}{}",
+            "{GLOBAL}{}{}{}",
             input(&data, scenario),
             processors(scenario),
             flusher(scenario, run_dir.path(), sink.as_ref().map_or(0, |k| k.port))
@@ -198,7 +202,7 @@ fn rate(s: &Settings) -> Result<Report> {
         std::fs::write(
             conf.join("rate.yaml"),
             format!(
-                "{}flushers:\n  - Type: flusher_blackhole\n",
+                "{GLOBAL}{}flushers:\n  - Type: flusher_blackhole\n",
                 input(&data, Scenario::Rate)
             ),
         )?;
