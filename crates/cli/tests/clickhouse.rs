@@ -2,48 +2,15 @@
 //! server (Debian's, started by scripts/services.sh), and a running pipeline outlives a ClickHouse
 //! restart without losing a row.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use loong_api::MemoryCheckpoints;
-use loong_runtime::builder::{self, Env};
-use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
-use loong_testkit::services::Service;
+use common::{run_once, start, wait};
+use loong_runtime::StopMode;
+use loong_testkit::services::{Service, clickhouse_select as select, clickhouse_sql as sql};
 use serde_json::Value;
-
-/// Runs `sql` on `ch` as the default user; panics on an error.
-fn sql(ch: &Service, sql: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail-with-body", &ch.url("/"), "--data-binary", sql])
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "{sql}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn select(ch: &Service, query: &str) -> Vec<Value> {
-    sql(ch, &format!("{query} FORMAT JSONEachRow"))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn loong_run_once_puts_every_line_of_a_file_into_clickhouse() {
@@ -68,7 +35,6 @@ fn loong_run_once_puts_every_line_of_a_file_into_clickhouse() {
     );
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    let mut text = String::new();
     let lines: Vec<String> = (0..20_000)
         .map(|i| {
             format!(
@@ -80,10 +46,7 @@ fn loong_run_once_puts_every_line_of_a_file_into_clickhouse() {
             )
         })
         .collect();
-    for l in &lines {
-        writeln!(text, "{l}").unwrap();
-    }
-    std::fs::write(&log, &text).unwrap();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     let config = dir.path().join("to_clickhouse.yaml");
     std::fs::write(
         &config,
@@ -111,18 +74,7 @@ flushers:
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--once"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "loong run --once: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&config, Some(&dir.path().join("data")));
 
     // Typed mapping: every line once, with its file's path.
     let rows = select(&ch, "SELECT line, path, offset FROM access ORDER BY line");
@@ -150,25 +102,6 @@ flushers:
         .collect();
     logged.sort();
     assert_eq!(logged, want);
-}
-
-/// One runtime for the whole test binary: dropping a runtime cancels the tasks plugins spawned on it.
-fn runtime() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-        .handle()
-        .clone()
-}
-
-fn start(name: &str, yaml: &str) -> RunningPipeline {
-    let env = Env {
-        registry: Arc::new(loong_plugins_all::registry()),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
-        runtime: runtime(),
-    };
-    let config = PipelineConfig::parse(Path::new(&format!("{name}.yaml")), yaml).unwrap();
-    RunningPipeline::start(builder::create(config, &env).unwrap().init().unwrap(), Vec::new())
 }
 
 #[test]

@@ -2,34 +2,14 @@
 //! flusher_checker (the debug section of plugins.yml) records what arrives, fails on demand, or
 //! holds the pipeline by saying it is not ready.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use loong_api::MemoryCheckpoints;
+use common::start;
 use loong_flusher_checker::checker;
-use loong_runtime::builder::{self, Env};
-use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
-
-/// One runtime for the whole test binary: dropping a runtime cancels the tasks plugins spawned on it.
-fn runtime() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-        .handle()
-        .clone()
-}
-
-fn start(name: &str, yaml: &str) -> RunningPipeline {
-    let env = Env {
-        registry: Arc::new(loong_plugins_all::registry()),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
-        runtime: runtime(),
-    };
-    let config = PipelineConfig::parse(Path::new(&format!("{name}.yaml")), yaml).unwrap();
-    RunningPipeline::start(builder::create(config, &env).unwrap().init().unwrap(), Vec::new())
-}
+use loong_runtime::StopMode;
 
 /// The `Index` of every event the checker received.
 fn indices(name: &str) -> Vec<u64> {

@@ -2,89 +2,19 @@
 //! to a recording HTTP server (the test kit's HttpSink); every line is checked, across a SIGTERM and
 //! a restart in the middle of a big file.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::Agent;
 
 use loong_testkit::http_sink::HttpSink;
 use serde_json::Value;
-
-/// A running agent; killed on drop if still running.
-struct Agent {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Agent {
-    fn start(config_dir: &Path, data_dir: &Path) -> Agent {
-        Self::spawn(
-            Command::new(env!("CARGO_BIN_EXE_loong"))
-                .args(["run", "--scan-interval", "200ms", "--config-dir"])
-                .arg(config_dir)
-                .arg("--data-dir")
-                .arg(data_dir),
-        )
-    }
-
-    fn spawn(cmd: &mut Command) -> Agent {
-        let mut child = cmd
-            .env("LOONG_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start loong");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Agent { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        self.wait(Duration::from_secs(60))
-    }
-
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "loong did not exit; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Every `content` the server received (jsonline bodies), with the file path tag of each.
 fn received(sink: &HttpSink) -> Vec<(String, String)> {

@@ -1,37 +1,17 @@
 //! flusher_http in real pipelines: built-in plugins and extensions from the registry, a real HTTP
 //! server (the test kit's HttpSink), the runner's delivery contract, and the `loong` binary.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::Duration;
 
-use loong_api::MemoryCheckpoints;
-use loong_runtime::builder::{self, Env};
-use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
+use common::{run_on_stdin, start, wait};
+use loong_runtime::StopMode;
 use loong_testkit::http_sink::HttpSink;
+use loong_testkit::services::curl;
 use serde_json::Value;
-
-/// One runtime for the whole test binary: dropping a runtime cancels the tasks plugins spawned on it.
-fn runtime() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-        .handle()
-        .clone()
-}
-
-fn start(name: &str, yaml: &str) -> RunningPipeline {
-    let env = Env {
-        registry: Arc::new(loong_plugins_all::registry()),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
-        runtime: runtime(),
-    };
-    let config = PipelineConfig::parse(Path::new(&format!("{name}.yaml")), yaml).unwrap();
-    RunningPipeline::start(builder::create(config, &env).unwrap().init().unwrap(), Vec::new())
-}
 
 /// The `Index` of every metric_mock event the server received (jsonline bodies).
 fn indices(sink: &HttpSink) -> Vec<u64> {
@@ -46,14 +26,6 @@ fn indices(sink: &HttpSink) -> Vec<u64> {
         .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
         .filter_map(|v| v.get("Index").and_then(Value::as_str).and_then(|s| s.parse().ok()))
         .collect()
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -159,25 +131,10 @@ extensions:
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--config-dir"])
-        .arg(conf.path())
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let lines: Vec<String> = (0..1000)
         .map(|i| format!("request {i} took {}ms \"ok\"", i % 97))
         .collect();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for l in &lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
+    let mut child = run_on_stdin(conf.path(), data.path(), &lines);
     let ok = sink.wait_for_bodies(1000, Duration::from_secs(30));
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();
@@ -189,17 +146,6 @@ extensions:
     want.sort();
     assert_eq!(got, want);
     assert!(sink.received().iter().all(|r| r.headers["content-encoding"] == "gzip"));
-}
-
-/// Runs `curl` with `args` and returns its output; the tests query real servers with it.
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

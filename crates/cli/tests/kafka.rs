@@ -2,58 +2,18 @@
 //! Kafka-protocol broker (Tansu, scripts/services/kafka.sh), everything read back with `tansu cat
 //! consume` partition by partition (consumer-group joins hang on Tansu 0.6).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use loong_api::MemoryCheckpoints;
-use loong_runtime::builder::{self, Env};
-use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
-use loong_testkit::services::Service;
+use common::{run_once, start, wait};
+use loong_runtime::StopMode;
+use loong_testkit::services::{self, Service, Spawned, tansu};
 use serde_json::Value;
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn tansu() -> Command {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg("source scripts/services/kafka.sh && kafka_tansu")
-        .current_dir(workspace_root())
-        .output()
-        .expect("running bash");
-    let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        !bin.is_empty(),
-        "tansu is not installed: run scripts/services.sh install kafka"
-    );
-    Command::new(bin)
-}
-
-fn create_topic(port: u16, name: &str, partitions: u32) {
-    let out = tansu()
-        .args([
-            "topic",
-            "create",
-            name,
-            "--partitions",
-            &partitions.to_string(),
-            "--broker",
-        ])
-        .arg(format!("tcp://127.0.0.1:{port}"))
-        .output()
-        .unwrap();
-    // The flusher may have created it first (Tansu creates topics on first use).
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() || stderr.contains("already exists"), "{stderr}");
-}
 
 /// One message read back: its partition and value (a JSON document). (`tansu cat` shows keys only
 /// when they are JSON; the flusher's tests check keys with a librdkafka consumer.)
@@ -125,7 +85,7 @@ fn loong_ships_a_file_to_kafka_and_every_line_is_read_back() {
     let kafka = Service::start("kafka");
     let apps = ["web", "db", "api"];
     for app in apps {
-        create_topic(kafka.port(), &format!("app_{app}"), 3);
+        services::create_topic(&format!("127.0.0.1:{}", kafka.port()), &format!("app_{app}"), 3);
     }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
@@ -165,16 +125,7 @@ flushers:
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--once"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "loong run --once: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&config, None);
 
     let mut seen = BTreeSet::new();
     for app in apps {
@@ -189,25 +140,6 @@ flushers:
         }
     }
     assert_eq!(seen, (0..3000).collect(), "every line of the file, exactly once");
-}
-
-/// One runtime for the test binary: dropping a runtime cancels the tasks plugins spawned on it.
-fn runtime() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-        .handle()
-        .clone()
-}
-
-fn start(name: &str, yaml: &str) -> RunningPipeline {
-    let env = Env {
-        registry: Arc::new(loong_plugins_all::registry()),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
-        runtime: runtime(),
-    };
-    let config = PipelineConfig::parse(Path::new(&format!("{name}.yaml")), yaml).unwrap();
-    RunningPipeline::start(builder::create(config, &env).unwrap().init().unwrap(), Vec::new())
 }
 
 fn append(path: &Path, lines: std::ops::Range<usize>) {
@@ -227,48 +159,9 @@ fn events(port: u16, topic: &str) -> BTreeMap<usize, usize> {
     counts
 }
 
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A child process killed with its whole process group when dropped.
-struct Spawned(std::process::Child);
-
-impl Spawned {
-    fn spawn(command: &mut Command, port: u16) -> Spawned {
-        use std::os::unix::process::CommandExt as _;
-        let mut child = Spawned(
-            command
-                .process_group(0)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("spawning a helper process"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(child.0.try_wait().unwrap().is_none(), "{command:?} exited");
-            assert!(Instant::now() < deadline, "{command:?} is not listening on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("--").arg(format!("-{}", self.0.id())).status();
-        let _ = self.0.wait();
-    }
-}
-
 /// A TCP relay from `front` to `back` (socat, installed with the kafka service).
 fn relay(front: u16, back: u16) -> Spawned {
-    Spawned::spawn(
+    Spawned::listening(
         Command::new("socat")
             .arg(format!("TCP-LISTEN:{front},bind=127.0.0.1,reuseaddr,fork"))
             .arg(format!("TCP:127.0.0.1:{back}")),
@@ -287,20 +180,10 @@ fn a_broker_outage_mid_stream_loses_nothing() {
         .with_test_writer()
         .with_max_level(tracing::Level::INFO)
         .try_init();
-    let (back, front) = (
-        loong_testkit::services::free_port(),
-        loong_testkit::services::free_port(),
-    );
-    let _broker = Spawned::spawn(
-        tansu()
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url"])
-            .arg(format!("tcp://127.0.0.1:{back}"))
-            .arg("--advertised-listener-url")
-            .arg(format!("tcp://127.0.0.1:{front}")),
-        back,
-    );
+    let (back, front) = (services::free_port(), services::free_port());
+    let _broker = services::spawn_tansu(back, front, &[]);
     let link = relay(front, back);
-    create_topic(back, "stream", 2);
+    services::create_topic(&format!("127.0.0.1:{back}"), "stream", 2);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stream.log");
     std::fs::write(&log, "").unwrap();

@@ -2,13 +2,12 @@
 //! receiver of the flusher's test suite (`loong_flusher_loki::testing::LokiServer`, which decodes
 //! the real snappy protobuf: no Loki installs here); every entry is read back and compared.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
-use std::io::{Read, Write as _};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{Agent, append_slowly, run_once};
 
 use loong_flusher_loki::testing::LokiServer;
 use serde_json::Value;
@@ -28,10 +27,7 @@ fn lines(prefix: &str, n: usize) -> (Vec<String>, String) {
             )
         })
         .collect();
-    let mut text = String::new();
-    for l in &lines {
-        writeln!(text, "{l}").unwrap();
-    }
+    let text = lines.join("\n") + "\n";
     (lines, text)
 }
 
@@ -90,18 +86,7 @@ flushers:
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--once"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "loong run --once: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&config, Some(&dir.path().join("data")));
 
     let path = log.display().to_string();
     for (server, name) in [(&proto, "protobuf"), (&json, "json")] {
@@ -139,68 +124,6 @@ flushers:
     assert_eq!(json.content_types()[0], "application/json");
     assert_eq!(proto.content_types()[0], "application/x-protobuf");
     assert_eq!(&proto.answered()[..3], &[204, 429, 500]);
-}
-
-/// A running agent; killed on drop if still running.
-struct Agent {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Agent {
-    fn start(config_dir: &Path, data_dir: &Path) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_loong"))
-            .args(["run", "--scan-interval", "200ms", "--config-dir"])
-            .arg(config_dir)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("LOONG_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start loong");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Agent { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "loong did not exit:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn wait_entries(server: &LokiServer, n: u64, agent: &Agent) {
@@ -250,11 +173,7 @@ flushers:
     // Loki goes away while the file keeps growing, and comes back.
     server.down();
     let (second, second_text) = lines("during", 10_000);
-    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    for chunk in second_text.as_bytes().chunks(32 * 1024) {
-        f.write_all(chunk).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    append_slowly(&log, &second_text);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         server.entry_count(),

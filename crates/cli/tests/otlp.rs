@@ -2,17 +2,15 @@
 //! receiver of `scripts/services/otlp.sh` (PyPI opentelemetry-proto + grpcio), which decodes every
 //! request with the official classes; every record is read back and compared.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use loong_api::MemoryCheckpoints;
-use loong_runtime::builder::{self, Env};
-use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
-use loong_testkit::services::Service;
+use common::{run_on_stdin, run_once, start, wait};
+use loong_runtime::StopMode;
+use loong_testkit::services::{Service, curl};
 use serde_json::Value;
 
 struct Receiver(Service);
@@ -29,16 +27,6 @@ impl Receiver {
         }
     }
 
-    fn curl(&self, args: &[&str]) -> String {
-        let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
-        assert!(
-            out.status.success(),
-            "curl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// Every item received so far (empty while the receiver is down).
     fn items(&self) -> Vec<Value> {
         let out = Command::new("curl")
@@ -52,7 +40,7 @@ impl Receiver {
     }
 
     fn stats(&self) -> Value {
-        serde_json::from_str(&self.curl(&[&self.0.url("/stats")])).unwrap()
+        serde_json::from_str(&curl(&[&self.0.url("/stats")])).unwrap()
     }
 }
 
@@ -63,14 +51,6 @@ fn attribute<'a>(attributes: &'a Value, key: &str) -> Option<&'a str> {
         .find(|a| a["key"] == key)?
         .pointer("/value/string_value")?
         .as_str()
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn nanos() -> u64 {
@@ -114,13 +94,8 @@ flushers:
     )
     .unwrap();
     let started = nanos();
-    let out = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--once"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    run_once(&config, None);
     let ended = nanos();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let items = rx.items();
     assert_eq!(items.len(), lines.len(), "one log record per line");
@@ -170,16 +145,6 @@ flushers:
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--config-dir"])
-        .arg(conf.path())
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let lines: Vec<String> = (0..2000)
         .map(|i| {
             format!(
@@ -188,12 +153,7 @@ flushers:
             )
         })
         .collect();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for l in &lines {
-            writeln!(stdin, "{l}").unwrap();
-        }
-    }
+    let mut child = run_on_stdin(conf.path(), data.path(), &lines);
     let done = || rx.stats()["items"]["logs"].as_u64() == Some(2000);
     let start = Instant::now();
     while !done() && start.elapsed() < Duration::from_secs(60) {
@@ -227,25 +187,6 @@ flushers:
     }
     let want: BTreeMap<String, i32> = lines.into_iter().map(|l| (l, 1)).collect();
     assert_eq!(seen, want, "every line exactly once");
-}
-
-/// One runtime for the whole test binary: dropping a runtime cancels the tasks plugins spawned on it.
-fn runtime() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-        .handle()
-        .clone()
-}
-
-fn start(name: &str, yaml: &str) -> RunningPipeline {
-    let env = Env {
-        registry: Arc::new(loong_plugins_all::registry()),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
-        runtime: runtime(),
-    };
-    let config = PipelineConfig::parse(Path::new(&format!("{name}.yaml")), yaml).unwrap();
-    RunningPipeline::start(builder::create(config, &env).unwrap().init().unwrap(), Vec::new())
 }
 
 /// The `Index` attribute of every log record received.

@@ -2,68 +2,16 @@
 //! Prometheus server (Debian's, remote write receiver on, started by scripts/services.sh), and a
 //! running pipeline outlives a Prometheus restart (same port, same data) without losing a sample.
 
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use loong_api::MemoryCheckpoints;
-use loong_runtime::builder::{self, Env};
-use loong_runtime::{PipelineConfig, RunningPipeline, StopMode};
-use loong_testkit::services::Service;
-use serde_json::Value;
+use std::time::Duration;
 
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The series `selector` matches over the last hour, with their raw samples (ms, value).
-fn query(prom: &Service, selector: &str) -> Vec<(Value, Vec<(i64, f64)>)> {
-    let body = curl(&[
-        "-G",
-        &prom.url("/api/v1/query"),
-        "--data-urlencode",
-        &format!("query={selector}[1h]"),
-    ]);
-    let v: Value = serde_json::from_str(&body).unwrap();
-    v["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| {
-            let samples = s["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    (
-                        (p[0].as_f64().unwrap() * 1000.0).round() as i64,
-                        p[1].as_str().unwrap().parse().unwrap(),
-                    )
-                })
-                .collect();
-            (s["metric"].clone(), samples)
-        })
-        .collect()
-}
+use common::{run_once, start, wait};
+use loong_runtime::StopMode;
+use loong_testkit::services::{Service, prometheus_series as query};
 
 fn sample_count(prom: &Service, selector: &str) -> usize {
     query(prom, selector).iter().map(|(_, s)| s.len()).sum()
-}
-
-fn wait(what: &str, timeout: Duration, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Values 1..=n in order with strictly increasing timestamps.
@@ -104,18 +52,7 @@ flushers:
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_loong"))
-        .args(["run", "--once"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "loong run --once: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&config, Some(&dir.path().join("data")));
     for (name, instance, n) in [("loong_e2e_requests", "h1", 400), ("loong_e2e_latency", "h2", 300)] {
         let series = query(&prom, name);
         assert_eq!(series.len(), 1, "{name}: {series:?}");
@@ -123,24 +60,6 @@ flushers:
         assert_eq!(series[0].0["instance"], instance);
         assert_every_sample_in_order(&series[0].1, n);
     }
-}
-
-fn runtime() -> tokio::runtime::Handle {
-    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| tokio::runtime::Runtime::new().unwrap())
-        .handle()
-        .clone()
-}
-
-fn start(name: &str, yaml: &str) -> RunningPipeline {
-    let env = Env {
-        registry: Arc::new(loong_plugins_all::registry()),
-        checkpoints: Arc::new(MemoryCheckpoints::default()),
-        runtime: runtime(),
-    };
-    let config = PipelineConfig::parse(Path::new(&format!("{name}.yaml")), yaml).unwrap();
-    RunningPipeline::start(builder::create(config, &env).unwrap().init().unwrap(), Vec::new())
 }
 
 #[test]

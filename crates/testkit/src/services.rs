@@ -183,3 +183,78 @@ impl Drop for Spawned {
         let _ = self.0.wait();
     }
 }
+
+/// `curl -fsS <args>`: the answer of a real server; fails the test on an error.
+pub fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `sql` on the ClickHouse server `ch` (HTTP, as the default user); fails the test on an error.
+pub fn clickhouse_sql(ch: &Service, sql: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", &ch.url("/"), "--data-binary", sql])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "{sql}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The rows of `{query} FORMAT JSONEachRow` on the ClickHouse server `ch`.
+pub fn clickhouse_select(ch: &Service, query: &str) -> Vec<serde_json::Value> {
+    clickhouse_sql(ch, &format!("{query} FORMAT JSONEachRow"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A Prometheus series read back: its labels and its (ms, value) samples.
+pub type PrometheusSeries = (std::collections::BTreeMap<String, String>, Vec<(i64, f64)>);
+
+/// Every raw sample of the series `selector` matches on the Prometheus server `prom` over the last
+/// hour: each series' labels and its (ms, value) samples, series sorted by labels.
+pub fn prometheus_series(prom: &Service, selector: &str) -> Vec<PrometheusSeries> {
+    let body = curl(&[
+        "-G",
+        &prom.url("/api/v1/query"),
+        "--data-urlencode",
+        &format!("query={selector}[1h]"),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut out: Vec<PrometheusSeries> = v["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            let labels = s["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
+            let samples = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let ms = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+                    (ms, p[1].as_str().unwrap().parse::<f64>().unwrap())
+                })
+                .collect();
+            (labels, samples)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}

@@ -2,13 +2,12 @@
 //! port with a temporary data directory by scripts/services.sh), read back with HTTP `SELECT …
 //! FORMAT JSONEachRow`.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use loong_api::model::{GroupInfo, LogEvent, PipelineEvent};
 use loong_api::{Flusher, PipelineContext, PipelineGroupEvents, Result};
 use loong_testkit::MetricsCapture;
-use loong_testkit::services::Service;
+use loong_testkit::services::{Service, clickhouse_select as select, clickhouse_sql as sql};
 use serde_json::{Value, json};
 
 const NAME: &str = loong_flusher_clickhouse::NAME;
@@ -29,29 +28,6 @@ fn flusher(options: Value) -> Box<dyn Flusher> {
 
 fn export(f: &mut Box<dyn Flusher>, groups: &[PipelineGroupEvents]) -> Result<()> {
     f.as_v2().unwrap().export(groups, &mut PipelineContext::noop())
-}
-
-/// Runs `sql` as the default user; panics on an error.
-fn sql(ch: &Service, sql: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--fail-with-body", &ch.url("/"), "--data-binary", sql])
-        .output()
-        .expect("curl");
-    assert!(
-        out.status.success(),
-        "{sql}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The rows of `SELECT … FORMAT JSONEachRow`.
-fn select(ch: &Service, query: &str) -> Vec<Value> {
-    sql(ch, &format!("{query} FORMAT JSONEachRow"))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// LoongCollector's Null table for `table`, created before the flusher does, with a MergeTree

@@ -3,8 +3,6 @@
 //! over HTTP. The receiver writes every item it decoded as JSON (`MessageToDict`), and the tests
 //! compare every field with what the OTLP mapping promises.
 
-use std::process::Command;
-
 use base64::Engine as _;
 use bytes::Bytes;
 use loong_api::model::{
@@ -12,7 +10,7 @@ use loong_api::model::{
     SpanInnerEvent, SpanKind, SpanLink, StatusCode, TypedValue,
 };
 use loong_api::{Flusher, LogGroup, PipelineContext, PipelineGroupEvents};
-use loong_testkit::services::Service;
+use loong_testkit::services::{Service, curl};
 use serde_json::{Value, json};
 
 const T: u64 = 1_700_000_000_123_456_789;
@@ -35,19 +33,9 @@ impl Receiver {
         }
     }
 
-    fn curl(&self, args: &[&str]) -> String {
-        let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
-        assert!(
-            out.status.success(),
-            "curl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// Every item received so far, in order.
     fn items(&self) -> Vec<Value> {
-        self.curl(&[&self.0.url("/received")])
+        curl(&[&self.0.url("/received")])
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -58,11 +46,11 @@ impl Receiver {
     }
 
     fn control(&self, spec: Value) {
-        self.curl(&["-XPOST", &self.0.url("/control"), "-d", &spec.to_string()]);
+        curl(&["-XPOST", &self.0.url("/control"), "-d", &spec.to_string()]);
     }
 
     fn stats(&self) -> Value {
-        serde_json::from_str(&self.curl(&[&self.0.url("/stats")])).unwrap()
+        serde_json::from_str(&curl(&[&self.0.url("/stats")])).unwrap()
     }
 
     /// The string bodies of the log records received.

@@ -2,8 +2,6 @@
 //! by scripts/services.sh) and, where a test needs scripted answers or to see the raw requests,
 //! against the test kit's HttpSink.
 
-use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +10,7 @@ use loong_api::{Context, Extension, ExtensionHost, Flusher, FlusherV2, PipelineC
 use loong_converter::prometheus::WriteRequest;
 use loong_testkit::MetricsCapture;
 use loong_testkit::http_sink::HttpSink;
-use loong_testkit::services::Service;
+use loong_testkit::services::{Service, prometheus_series as query};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -55,55 +53,6 @@ fn group(events: Vec<PipelineEvent>) -> PipelineGroupEvents {
 
 fn now_ms() -> i64 {
     (now_nanos() / 1_000_000) as i64
-}
-
-fn curl(args: &[&str]) -> String {
-    let out = Command::new("curl").arg("-fsS").args(args).output().expect("curl");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-type Series = Vec<(BTreeMap<String, String>, Vec<(i64, f64)>)>;
-
-/// Every raw sample of the series `selector` matches in the last hour: labels and (ms, value).
-fn query(prom: &Service, selector: &str) -> Series {
-    let body = curl(&[
-        "-G",
-        &prom.url("/api/v1/query"),
-        "--data-urlencode",
-        &format!("query={selector}[1h]"),
-    ]);
-    let v: Value = serde_json::from_str(&body).unwrap();
-    let mut out: Series = v["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            let labels = s["metric"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-                .collect();
-            let samples = s["values"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| {
-                    let ms = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
-                    (ms, p[1].as_str().unwrap().parse::<f64>().unwrap())
-                })
-                .collect();
-            (labels, samples)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 /// The conformance suite sends log events; a remote write flusher can only store metrics. This
